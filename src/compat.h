@@ -1,0 +1,60 @@
+/*-------------------------------------------------------------------------
+ *
+ * compat.h
+ *	  Every difference between the PostgreSQL major versions that
+ *	  moltres_ops supports (14 to 17) is absorbed here, and nowhere else.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MO_COMPAT_H
+#define MO_COMPAT_H
+
+#if PG_VERSION_NUM < 140000
+#error "moltres_ops requires PostgreSQL 14 or later"
+#endif
+
+/*
+ * PostgreSQL 15 added shmem_request_hook; before it, shared memory and
+ * LWLock tranches were requested directly from _PG_init.
+ */
+#if PG_VERSION_NUM >= 150000
+#define MO_HAVE_SHMEM_REQUEST_HOOK 1
+#endif
+
+/* MarkGUCPrefixReserved() replaced EmitWarningsOnPlaceholders() in 15. */
+#if PG_VERSION_NUM < 150000
+#define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)
+#endif
+
+/*
+ * InitMaterializedSRF() arrived in 15 (as SetSingleFuncCall, renamed in a
+ * minor release); 14 gets the same set-up written out.
+ */
+#if PG_VERSION_NUM < 150000
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/tuplestore.h"
+
+static inline void
+InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext oldcontext;
+	TupleDesc	tupdesc;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		!(rsinfo->allowedModes & SFRM_Materialize))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+	oldcontext = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = tuplestore_begin_heap(true, false, work_mem);
+	rsinfo->setDesc = CreateTupleDescCopy(tupdesc);
+	MemoryContextSwitchTo(oldcontext);
+}
+#endif
+
+#endif							/* MO_COMPAT_H */

@@ -1,0 +1,104 @@
+/*-------------------------------------------------------------------------
+ *
+ * guc.c
+ *	  Every moltres_ops.* setting, in alphabetical order, with its unit.
+ *
+ * Settings that size shared memory are PGC_POSTMASTER and are defined only
+ * while the library is preloaded (the server refuses to define them later).
+ * Switches that decide what is tracked are PGC_SUSET, as in
+ * pg_stat_statements, so that an ordinary session cannot hide its own
+ * statements.  docs/reference.md documents each one; keep the two in step.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "moltres_ops.h"
+
+int			mo_max_query_text = 2048;
+int			mo_max_statements = 5000;
+bool		mo_save = true;
+int			mo_slow_query_ms = 1000;
+int			mo_track = MO_TRACK_TOP;
+bool		mo_track_utility = true;
+
+static const struct config_enum_entry track_options[] = {
+	{"none", MO_TRACK_NONE, false},
+	{"top", MO_TRACK_TOP, false},
+	{"all", MO_TRACK_ALL, false},
+	{NULL, 0, false}
+};
+
+/*
+ * mo_guc_init - define the settings.  Called for every load of the library,
+ * preloaded or not, so that SHOW and SET work wherever the library is.
+ */
+void
+mo_guc_init(void)
+{
+	bool		preload = process_shared_preload_libraries_in_progress;
+
+	if (preload)
+		DefineCustomIntVariable("moltres_ops.max_query_text",
+								"Longest normalised query text kept per statement.",
+								"Longer texts are truncated at a character boundary.",
+								&mo_max_query_text,
+								2048, 64, 32768,
+								PGC_POSTMASTER,
+								GUC_UNIT_BYTE,
+								NULL, NULL, NULL);
+
+	if (preload)
+		DefineCustomIntVariable("moltres_ops.max_statements",
+								"Number of distinct statements tracked.",
+								"When the table is full, the least valuable entries are evicted.",
+								&mo_max_statements,
+								5000, 100, 100000,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("moltres_ops.save",
+							 "Save statement statistics across server shutdowns.",
+							 NULL,
+							 &mo_save,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("moltres_ops.slow_query_ms",
+							"Duration at or above which a statement counts as slow.",
+							"-1 turns slow-statement handling off.",
+							&mo_slow_query_ms,
+							1000, -1, INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("moltres_ops.track",
+							 "Which statements are tracked: none, top (issued by clients) or all (nested too).",
+							 NULL,
+							 &mo_track,
+							 MO_TRACK_TOP,
+							 track_options,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("moltres_ops.track_utility",
+							 "Track utility statements (DDL, COPY, VACUUM, ...).",
+							 NULL,
+							 &mo_track_utility,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved(MO_EXTNAME);
+}

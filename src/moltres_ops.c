@@ -1,0 +1,62 @@
+/*-------------------------------------------------------------------------
+ *
+ * moltres_ops.c
+ *	  Module entry point.  _PG_init registers the settings, then calls one
+ *	  init function per subsystem (each registers its shared memory area and
+ *	  installs its hooks), then requests the shared memory; nothing else.
+ *
+ * Shared memory and hooks exist only when the library is loaded through
+ * shared_preload_libraries.  Loaded any other way (CREATE EXTENSION without
+ * preload, LOAD), the settings are still defined so that SHOW and SET work,
+ * the pure-SQL parts of the extension work, and every function that needs
+ * shared memory raises a clear error (see mo_require_shmem()).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+
+#include "moltres_ops.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	mo_guc_init();
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	mo_shmem_init();
+}
+
+PG_FUNCTION_INFO_V1(moltres_ops_library_version);
+
+/*
+ * moltres_ops_library_version - the version of the loaded shared library, so
+ * that an operator can tell when ALTER EXTENSION UPDATE is due after an
+ * upgrade of the package.
+ */
+Datum
+moltres_ops_library_version(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(MO_LIBRARY_VERSION));
+}
+
+PG_FUNCTION_INFO_V1(moltres_ops_preloaded);
+
+/*
+ * moltres_ops_preloaded - whether the library was loaded via
+ * shared_preload_libraries, i.e. whether hooks and shared memory are live.
+ */
+Datum
+moltres_ops_preloaded(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(mo_shmem_available());
+}

@@ -1,0 +1,39 @@
+/*-------------------------------------------------------------------------
+ *
+ * moltres_ops.h
+ *	  Declarations shared by every moltres_ops source file: the settings,
+ *	  and the entry points that _PG_init calls for each subsystem.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MOLTRES_OPS_H
+#define MOLTRES_OPS_H
+
+#include "compat.h"
+
+#define MO_EXTNAME		"moltres_ops"
+
+/* guc.c: values of the moltres_ops.* settings */
+typedef enum MoTrackLevel
+{
+	MO_TRACK_NONE,				/* track nothing */
+	MO_TRACK_TOP,				/* only statements issued by clients */
+	MO_TRACK_ALL				/* also statements nested in functions */
+} MoTrackLevel;
+
+extern int	mo_track;
+extern bool mo_track_utility;
+extern int	mo_max_statements;
+extern int	mo_max_query_text;
+extern bool mo_save;
+extern int	mo_slow_query_ms;
+
+extern void mo_guc_init(void);
+
+/* shmem.c: shared memory shared by all subsystems */
+extern void mo_shmem_init(void);
+extern bool mo_shmem_available(void);
+extern void mo_require_shmem(void);
+extern Size mo_shmem_total_bytes(void);
+
+#endif							/* MOLTRES_OPS_H */
