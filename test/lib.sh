@@ -43,10 +43,14 @@ mo_install_packages() {
     return 0
 }
 
-# Build with -Werror and install into the server's directories.
-mo_build_install() {
+mo_build() {
     say "building (-Wall -Werror)"
     make -C "$MO_ROOT" -s PG_CONFIG="$PG_CONFIG" WERROR=1 >/dev/null
+}
+
+# Build with -Werror and install into the server's directories.
+mo_build_install() {
+    mo_build
     say "installing"
     if is_root || [ -w "$("$PG_CONFIG" --pkglibdir)" ]; then
         make -C "$MO_ROOT" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
@@ -55,16 +59,35 @@ mo_build_install() {
     fi
 }
 
+# A private, relocated copy of the server installation under $1, with the
+# extension installed into it: tests use it instead of the system
+# directories, so several checkouts can be tested at once (like PostgreSQL's
+# own tmp_install).  Prints the copy's bin directory.
+mo_private_install() {
+    local dest=$1 bindir sharedir incdir
+    bindir=$("$PG_CONFIG" --bindir)
+    sharedir=$("$PG_CONFIG" --sharedir)
+    incdir=$("$PG_CONFIG" --includedir-server)
+    mkdir -p "$dest$(dirname "$bindir")" "$dest$(dirname "$sharedir")" "$dest$(dirname "$(dirname "$incdir")")"
+    cp -a "$(dirname "$bindir")/." "$dest$(dirname "$bindir")/"
+    cp -a "$sharedir/." "$dest$sharedir/"
+    ln -sfn "$(dirname "$incdir")" "$dest$(dirname "$incdir")"
+    ln -sfn "$(dirname "$(dirname "$incdir")")/internal" "$dest$(dirname "$(dirname "$incdir")")/internal" 2>/dev/null || true
+    make -C "$MO_ROOT" -s PG_CONFIG="$PG_CONFIG" DESTDIR="$dest" install >/dev/null
+    echo "$dest$bindir"
+}
+
 # The unprivileged user that runs servers when we are root.
 mo_ensure_user() {
     is_root || return 0
     id "$MO_USER" >/dev/null 2>&1 || useradd --system --create-home --shell /bin/bash "$MO_USER"
 }
 
-# Run a command as the unprivileged user (or as ourselves when not root).
+# Run a command as the unprivileged user (or as ourselves when not root),
+# with $PG_BINDIR first on PATH.
 as_user() {
     if is_root; then
-        runuser -u "$MO_USER" -- env PATH="$PG_BINDIR:$PATH" PG_CONFIG="$PG_CONFIG" "$@"
+        runuser -u "$MO_USER" -- env PATH="$PG_BINDIR:$PATH" PG_CONFIG="$PG_CONFIG" HOME="$(getent passwd "$MO_USER" | cut -d: -f6)" "$@"
     else
         env PATH="$PG_BINDIR:$PATH" PG_CONFIG="$PG_CONFIG" "$@"
     fi

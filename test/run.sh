@@ -10,15 +10,22 @@
 source "$(dirname "$0")/lib.sh"
 
 mo_install_packages
-mo_build_install
+mo_build
 mo_ensure_user
 
 work=$(mktemp -d /tmp/moltres_test.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-# A scratch copy owned by the test user: pg_regress and prove write results
-# next to the sources.
-tar -C "$MO_ROOT" --exclude=./.git --exclude='./tmp_check*' --exclude=./results -cf - . | tar -C "$work" -xf -
+# A scratch copy owned by the test user (pg_regress and prove write results
+# next to the sources), and a private server installation with the extension
+# in it, so that nothing is installed system-wide to run the tests.
+mkdir -p "$work/src"
+tar -C "$MO_ROOT" --exclude=./.git --exclude='./tmp_check*' --exclude=./results -cf - . | tar -C "$work/src" -xf -
+say "installing into a private copy of the server under $work/inst"
+PG_BINDIR=$(mo_private_install "$work/inst")
+PG_CONFIG="$PG_BINDIR/pg_config"
+export PG_BINDIR PG_CONFIG
 is_root && chown -R "$MO_USER" "$work"
+chmod 755 "$work"
 
 status=0
 targets=()
@@ -29,7 +36,7 @@ for t in "${targets[@]}"; do
     say "make $t"
     extra=()
     [ -n "${PROVE_TESTS:-}" ] && extra+=(PROVE_TESTS="$PROVE_TESTS")
-    if ! as_user make -C "$work" -s PG_CONFIG="$PG_CONFIG" "$t" "${extra[@]}" 2>&1 | tee -a "$work/run.log"; then
+    if ! as_user make -C "$work/src" -s PG_CONFIG="$PG_CONFIG" "$t" "${extra[@]}" 2>&1 | tee -a "$work/run.log"; then
         status=1
     fi
 done
@@ -47,10 +54,10 @@ failed=$((failed + tap_failed + tap_dubious))
 [ "$failed" -gt 0 ] && status=1
 if [ $status -ne 0 ]; then
     say "FAILED: differences and logs follow"
-    for f in "$work"/regression.diffs "$work"/output_iso/regression.diffs "$work"/test/nopreload/regression.diffs; do
+    for f in "$work"/src/regression.diffs "$work"/src/output_iso/regression.diffs "$work"/src/test/nopreload/regression.diffs; do
         [ -s "$f" ] && { echo "---- $f"; cat "$f"; }
     done
-    for f in "$work"/tmp_check/log/regress_log_*; do
+    for f in "$work"/src/tmp_check/log/regress_log_*; do
         [ -f "$f" ] || continue
         if grep -q '^not ok' "$f"; then echo "---- $f (last 80 lines)"; tail -n 80 "$f"; fi
     done
