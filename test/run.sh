@@ -5,7 +5,9 @@
 # copy of the tree.  Exits non-zero on any failure and prints what differed.
 #
 # Environment: PROVE_TESTS=test/t/NNN_x.pl to run some TAP tests only;
-# MO_SKIP_TAP=1 / MO_SKIP_REGRESS=1 to skip a kind.
+# MO_SKIP_TAP=1 / MO_SKIP_REGRESS=1 to skip a kind; MO_KEEP=1 keeps the
+# scratch directory (results of new tests are there, to review and copy to
+# expected/).
 
 source "$(dirname "$0")/lib.sh"
 
@@ -14,7 +16,11 @@ mo_build
 mo_ensure_user
 
 work=$(mktemp -d /tmp/moltres_test.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+if [ "${MO_KEEP:-}" = 1 ]; then
+    trap 'echo "scratch directory kept: $work (results in $work/src/results, $work/src/output_iso/results, $work/src/test/nopreload/results)"' EXIT
+else
+    trap 'rm -rf "$work"' EXIT
+fi
 # A scratch copy owned by the test user (pg_regress and prove write results
 # next to the sources), and a private server installation with the extension
 # in it, so that nothing is installed system-wide to run the tests.
