@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Shared by the benchmarks: a private installation of the server with the
+# extension built from this checkout, owned by the unprivileged user, in a
+# scratch directory ($MO_BENCH_DIR, or a new one under /tmp).
+
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+
+bench_setup() {
+    mo_install_packages
+    mo_build
+    mo_ensure_user
+    if [ -n "${MO_BENCH_DIR:-}" ]; then
+        BENCH_DIR=$MO_BENCH_DIR
+    else
+        BENCH_DIR=$(mktemp -d /tmp/moltres_bench.XXXXXX)
+        # Keep only the results when the directory was ours to make.
+        trap 'bench_cleanup' EXIT
+    fi
+    mkdir -p "$BENCH_DIR"
+    say "installing into a private copy of the server under $BENCH_DIR/inst"
+    rm -rf "$BENCH_DIR/inst"
+    PG_BINDIR=$(mo_private_install "$BENCH_DIR/inst")
+    PG_CONFIG="$PG_BINDIR/pg_config"
+    export PG_BINDIR PG_CONFIG BENCH_DIR
+    is_root && chown -R "$MO_USER" "$BENCH_DIR"
+    chmod 755 "$BENCH_DIR"
+}
+
+bench_cleanup() {
+    [ -f "$BENCH_DIR/data/postmaster.pid" ] && as_user pg_ctl -D "$BENCH_DIR/data" -m immediate -w stop >/dev/null 2>&1
+    rm -rf "$BENCH_DIR/inst" "$BENCH_DIR/data" "$BENCH_DIR"/single.*
+}
+
+# The configuration lines of each set-up that the benchmarks compare:
+#   none     no library, compute_query_id at its default (off)
+#   qid      no library, compute_query_id = on (what both libraries switch on)
+#   pgss     pg_stat_statements at its defaults
+#   moltres  moltres_ops at its defaults
+#   both     both libraries
+bench_conf() {
+    case "$1" in
+        none) echo "shared_preload_libraries = ''" ;;
+        qid) printf "shared_preload_libraries = ''\ncompute_query_id = on\n" ;;
+        pgss) echo "shared_preload_libraries = 'pg_stat_statements'" ;;
+        moltres) echo "shared_preload_libraries = 'moltres_ops'" ;;
+        both) echo "shared_preload_libraries = 'pg_stat_statements, moltres_ops'" ;;
+        *) echo "unknown configuration $1" >&2; exit 2 ;;
+    esac
+}
+
+# The configurations in $1 (a word list) rotated left by $2 places.
+rotate() {
+    local -a a=($1)
+    local n=${#a[@]} k=$(($2 % ${#a[@]})) i
+    for ((i = 0; i < n; i++)); do printf '%s ' "${a[$(((i + k) % n))]}"; done
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) exit; if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
