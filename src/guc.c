@@ -21,6 +21,7 @@
 #include "moltres_ops.h"
 
 int			mo_max_query_text = 2048;
+int			mo_max_session_stats = 1000;
 int			mo_max_statements = 5000;
 bool		mo_save = true;
 int			mo_slow_query_ms = 1000;
@@ -51,6 +52,16 @@ mo_guc_init(void)
 								2048, 64, 32768,
 								PGC_POSTMASTER,
 								GUC_UNIT_BYTE,
+								NULL, NULL, NULL);
+
+	if (preload)
+		DefineCustomIntVariable("moltres_ops.max_session_stats",
+								"Number of (database, user, application) entries of connection statistics.",
+								"When the table is full, further keys are counted in one \"other\" entry.",
+								&mo_max_session_stats,
+								1000, 10, 10000,
+								PGC_POSTMASTER,
+								0,
 								NULL, NULL, NULL);
 
 	if (preload)

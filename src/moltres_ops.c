@@ -33,6 +33,8 @@ _PG_init(void)
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 
+	mo_connections_init();
+
 	mo_shmem_init();
 }
 

@@ -25,10 +25,14 @@ extern int	mo_track;
 extern bool mo_track_utility;
 extern int	mo_max_statements;
 extern int	mo_max_query_text;
+extern int	mo_max_session_stats;
 extern bool mo_save;
 extern int	mo_slow_query_ms;
 
 extern void mo_guc_init(void);
+
+/* connections.c: connection lifecycle counters */
+extern void mo_connections_init(void);
 
 /* shmem.c: shared memory shared by all subsystems */
 extern void mo_shmem_init(void);
