@@ -392,6 +392,16 @@ INSERT INTO sqitch.events (event, change_id, change, project, committed_at, comm
                            committer_email, planned_at, planner_name, planner_email) VALUES
     ('deploy', 'c2', 'users', 'shop', '2024-07-03 10:00+00', 'ci', 'ci@x', '2024-06-30', 'dev', 'dev@x');
 SELECT tool, state FROM moltres_ops.migration_status ORDER BY tool, ledger;
+-- Sqitch and Prisma (and node-pg-migrate, see 041_migration_tools.pl) hold
+-- an advisory lock while they run: running.
+SELECT pg_advisory_lock(75474063), pg_advisory_lock(72707369);
+INSERT INTO _prisma_migrations (id, checksum, migration_name, started_at)
+VALUES ('c', 'c3', '20240603_in_progress', '2024-06-03 10:00+00');
+SELECT tool, state, regexp_replace(detail, 'pid \d+', 'pid <pid>') AS detail
+  FROM moltres_ops.migration_status WHERE tool IN ('sqitch', 'prisma') ORDER BY tool;
+SELECT pg_advisory_unlock(75474063), pg_advisory_unlock(72707369);
+SELECT tool, state, detail FROM moltres_ops.migration_status WHERE tool = 'prisma';
+DELETE FROM _prisma_migrations WHERE id = 'c';
 
 -- A ledger the caller cannot read: reported as unreadable, others still
 -- shown; ready() raises the permission error instead of guessing.

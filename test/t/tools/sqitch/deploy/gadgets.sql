@@ -1,0 +1,3 @@
+BEGIN;
+ALTER TABLE sqitch_widgets ADD COLUMN id int;
+COMMIT;

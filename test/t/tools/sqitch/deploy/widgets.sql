@@ -1,0 +1,3 @@
+BEGIN;
+CREATE TABLE sqitch_widgets (id int PRIMARY KEY);
+COMMIT;
