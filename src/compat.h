@@ -57,4 +57,18 @@ InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
 }
 #endif
 
+/*
+ * An instr_time as nanoseconds.  PostgreSQL 16 made instr_time an integer
+ * of nanoseconds; before, it is a struct timespec where clock_gettime()
+ * exists (everywhere we run), else a struct timeval.
+ */
+#include "portability/instr_time.h"
+#if PG_VERSION_NUM >= 160000
+#define mo_instr_ns(t) ((int64) INSTR_TIME_GET_NANOSEC(t))
+#elif defined(HAVE_CLOCK_GETTIME)
+#define mo_instr_ns(t) ((int64) (t).tv_sec * 1000000000 + (int64) (t).tv_nsec)
+#else
+#define mo_instr_ns(t) ((int64) INSTR_TIME_GET_MICROSEC(t) * 1000)
+#endif
+
 #endif							/* MO_COMPAT_H */

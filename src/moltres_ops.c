@@ -19,7 +19,9 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 
+#include "exec_hooks.h"
 #include "moltres_ops.h"
+#include "query_stats.h"
 
 PG_MODULE_MAGIC;
 
@@ -34,6 +36,9 @@ _PG_init(void)
 		return;
 
 	mo_connections_init();
+	mo_query_stats_init();
+	mo_latency_init();
+	mo_exec_hooks_init();
 
 	mo_shmem_init();
 }

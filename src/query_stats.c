@@ -1,0 +1,1216 @@
+/*-------------------------------------------------------------------------
+ *
+ * query_stats.c
+ *	  The statistics table: one entry per (userid, dbid, queryid, toplevel)
+ *	  with counters, a latency histogram and the normalised text; its
+ *	  views, reset, and persistence across a clean restart.
+ *
+ * Layout (one shared memory area, "query_stats", sized at start):
+ *
+ *	header		counters of the table itself, the clock hand, free list
+ *	index		open-addressing hash index, 2^k >= 2 * max_statements
+ *				pg_atomic_uint64 words: (home position << 32) | (slot + 1),
+ *				0 = empty; linear probing, backward-shift deletion
+ *	entries		max_statements fixed entries (3.3 kB each, mostly the
+ *				histogram: see histogram.h)
+ *	texts		max_statements x max_query_text bytes of normalised text
+ *
+ * Locking protocol:
+ *
+ *	- The area's LWLock ("moltres_ops query_stats"), held EXCLUSIVE, is
+ *	  needed to change the index, to give an entry a key or take it away
+ *	  (create, evict, reset), to write an entry's text, and for the free
+ *	  list, clock hand and entry count.  It is never held by the hot path.
+ *	- Each entry's spinlock `mutex` protects its key, in_use, gen, usage
+ *	  and counters and histogram.  Whoever changes the key also holds it.
+ *	- Lookups read the index without any lock.  A hit is only a candidate:
+ *	  the caller takes the entry's spinlock and re-checks the key before
+ *	  touching counters, so an entry evicted or reused meanwhile is never
+ *	  updated under the wrong key.  A miss is not trusted either (a
+ *	  concurrent backward shift can hide a key for an instant): the slow
+ *	  path looks again under the LWLock before creating anything.
+ *	- An entry's text is written before its index word is published, or,
+ *	  for an entry created without text, once under the LWLock followed by
+ *	  a write barrier and the atomic text_len; it is never changed again
+ *	  until the entry is evicted (which bumps gen).  Readers copy text
+ *	  without a lock and discard the copy if gen changed meanwhile.
+ *
+ * So in steady state a statement costs one lock-free probe, one spinlock
+ * on its own entry held for a few dozen instructions, and nothing global.
+ * When the table is full a new key evicts by a bounded clock sweep (at most
+ * MO_EVICT_SCAN entries looked at, usage decremented on the way), under the
+ * LWLock for microseconds: no sort, no pause that a query could feel.
+ *
+ * Processes: every backend records and reads; the postmaster initialises
+ * the area, loads the file at start and writes it at clean shutdown (when
+ * no backend is left).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "port/atomics.h"
+#include "port/pg_crc32c.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/spin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "histogram.h"
+#include "moltres_ops.h"
+#include "normalize.h"
+#include "query_stats.h"
+#include "shmem.h"
+
+#define MO_STATS_AREA		"query_stats"
+#define MO_STATS_FILE		"pg_stat/moltres_ops_query_stats.stat"
+#define MO_STATS_FILE_TMP	MO_STATS_FILE ".tmp"
+#define MO_FILE_MAGIC		0x4d4f5153	/* "MOQS" */
+#define MO_FILE_FORMAT		1
+
+#define MO_USAGE_MAX		32	/* cap of an entry's clock usage count */
+#define MO_EVICT_SCAN		64	/* entries a clock sweep looks at, at most */
+
+typedef struct MoCounters
+{
+	int64		calls;			/* executions, failed ones included */
+	int64		errors;
+	int64		timeouts;
+	int64		cancels;
+	int64		lock_timeouts;
+	int64		deadlocks;
+	int64		serialization_failures;
+	int64		rows;
+	int64		shared_blks_hit;
+	int64		shared_blks_read;
+	int64		temp_blks_written;
+	uint64		wal_bytes;
+	int64		slow_calls;
+	double		total_ms;
+	double		min_ms;
+	double		max_ms;
+	double		mean_ms;
+	double		sum_var_ms;		/* Welford's running sum of squares */
+	TimestampTz first_seen;
+	TimestampTz last_seen;
+} MoCounters;
+
+typedef struct MoEntry
+{
+	slock_t		mutex;			/* protects all below but text_len */
+	bool		in_use;
+	uint8		usage;			/* clock sweep count, 0..MO_USAGE_MAX */
+	uint8		hist_shift;		/* times the histogram was halved */
+	uint32		gen;			/* bumped whenever the entry is freed */
+	int			encoding;		/* of the text */
+	int			next_free;		/* free list link (under the LWLock) */
+	pg_atomic_uint32 text_len;	/* 0 = no text yet */
+	MoStatsKey	key;
+	MoCounters	c;
+	uint32		hist[MO_HIST_FINE_NBUCKETS];
+} MoEntry;
+
+typedef struct MoStatsShared
+{
+	LWLock	   *lock;
+	int			max_entries;
+	int			text_max;
+	uint32		index_mask;
+	/* under the LWLock */
+	int			nentries;
+	int			free_head;
+	int			clock_hand;
+	TimestampTz stats_reset;
+	/* atomics */
+	pg_atomic_uint64 evictions;
+	pg_atomic_uint64 dropped;
+} MoStatsShared;
+
+/* Layout of the persistence file (after the header: entries, then CRC). */
+typedef struct MoFileHeader
+{
+	uint32		magic;
+	uint32		format;
+	uint32		pg_major;
+	uint32		nbuckets;
+	uint32		entry_size;
+	int32		nentries;
+	TimestampTz stats_reset;
+	uint64		evictions;
+	uint64		dropped;
+} MoFileHeader;
+
+typedef struct MoFileEntry
+{
+	MoStatsKey	key;
+	MoCounters	c;
+	int32		encoding;
+	int32		text_len;
+	uint32		hist_shift;
+	uint32		hist[MO_HIST_FINE_NBUCKETS];
+} MoFileEntry;
+
+/* This process's view of the area. */
+static MoStatsShared *mss = NULL;
+static pg_atomic_uint64 *mindex = NULL;
+static MoEntry *mentries = NULL;
+static char *mtexts = NULL;
+
+static void mo_stats_shmem_shutdown(int code, Datum arg);
+static void mo_stats_load_file(void);
+
+/* ---------- sizing and start-up ---------- */
+
+static uint32
+index_size(int max_entries)
+{
+	uint32		n = 1;
+
+	while (n < (uint32) max_entries * 2)
+		n <<= 1;
+	return n;
+}
+
+static Size
+mo_stats_shmem_size(void)
+{
+	Size		size = MAXALIGN(sizeof(MoStatsShared));
+
+	size = add_size(size, MAXALIGN(mul_size(index_size(mo_max_statements),
+											sizeof(pg_atomic_uint64))));
+	size = add_size(size, MAXALIGN(mul_size(mo_max_statements, sizeof(MoEntry))));
+	size = add_size(size, mul_size(mo_max_statements, mo_max_query_text));
+	return size;
+}
+
+static void
+mo_stats_shmem_startup(void *area, bool found)
+{
+	char	   *p = area;
+	uint32		nindex = index_size(mo_max_statements);
+
+	mss = (MoStatsShared *) p;
+	p += MAXALIGN(sizeof(MoStatsShared));
+	mindex = (pg_atomic_uint64 *) p;
+	p += MAXALIGN(sizeof(pg_atomic_uint64) * nindex);
+	mentries = (MoEntry *) p;
+	p += MAXALIGN(sizeof(MoEntry) * mo_max_statements);
+	mtexts = p;
+
+	if (found)
+		return;
+
+	memset(mss, 0, sizeof(MoStatsShared));
+	mss->lock = &(mo_shmem_locks(MO_STATS_AREA))[0].lock;
+	mss->max_entries = mo_max_statements;
+	mss->text_max = mo_max_query_text;
+	mss->index_mask = nindex - 1;
+	mss->stats_reset = GetCurrentTimestamp();
+	pg_atomic_init_u64(&mss->evictions, 0);
+	pg_atomic_init_u64(&mss->dropped, 0);
+	for (uint32 i = 0; i < nindex; i++)
+		pg_atomic_init_u64(&mindex[i], 0);
+	for (int i = 0; i < mss->max_entries; i++)
+	{
+		MoEntry    *e = &mentries[i];
+
+		memset(e, 0, sizeof(MoEntry));
+		SpinLockInit(&e->mutex);
+		pg_atomic_init_u32(&e->text_len, 0);
+		e->next_free = (i + 1 < mss->max_entries) ? i + 1 : -1;
+	}
+	mss->free_head = 0;
+
+	/* The postmaster (or a single-user backend) owns the file. */
+	if (!IsUnderPostmaster)
+	{
+		mo_stats_load_file();
+		on_shmem_exit(mo_stats_shmem_shutdown, (Datum) 0);
+	}
+}
+
+/*
+ * mo_query_stats_init - register the area; called from _PG_init while the
+ * library is preloaded.
+ */
+void
+mo_query_stats_init(void)
+{
+	mo_shmem_register(MO_STATS_AREA, mo_stats_shmem_size,
+					  mo_stats_shmem_startup, 1);
+}
+
+bool
+mo_query_stats_ready(void)
+{
+	return mss != NULL;
+}
+
+/* ---------- the index ---------- */
+
+static inline uint64
+key_hash(const MoStatsKey *key)
+{
+	uint64		h;
+
+	/* queryid is already a good hash; fold in the rest and finalise */
+	h = key->queryid ^ ((((uint64) key->userid << 32) | key->dbid) *
+						UINT64CONST(0x9e3779b97f4a7c15));
+	h ^= (uint64) key->toplevel;
+	h ^= h >> 33;
+	h *= UINT64CONST(0xff51afd7ed558ccd);
+	h ^= h >> 33;
+	return h;
+}
+
+static inline bool
+key_equal(const MoStatsKey *a, const MoStatsKey *b)
+{
+	return a->queryid == b->queryid && a->userid == b->userid &&
+		a->dbid == b->dbid && a->toplevel == b->toplevel;
+}
+
+/*
+ * Lock-free probe: the slot whose key looks equal, or -1.  Unverified (see
+ * the banner); callers re-check under the entry's spinlock.
+ */
+static inline int
+index_probe(const MoStatsKey *key, uint64 h)
+{
+	uint32		mask = mss->index_mask;
+	uint32		pos = (uint32) h & mask;
+
+	for (uint32 n = 0; n <= mask; n++)
+	{
+		uint64		v = pg_atomic_read_u64(&mindex[pos]);
+		int			slot;
+
+		if (v == 0)
+			return -1;
+		slot = (int) (uint32) v - 1;
+		if ((uint32) (v >> 32) == ((uint32) h & mask) &&
+			slot < mss->max_entries &&
+			key_equal(&mentries[slot].key, key))
+			return slot;
+		pos = (pos + 1) & mask;
+	}
+	return -1;
+}
+
+/* Index position holding slot, or -1.  LWLock held. */
+static int
+index_find_slot(int slot)
+{
+	uint32		mask = mss->index_mask;
+	uint32		pos = (uint32) key_hash(&mentries[slot].key) & mask;
+
+	for (uint32 n = 0; n <= mask; n++)
+	{
+		uint64		v = pg_atomic_read_u64(&mindex[pos]);
+
+		if (v == 0)
+			return -1;
+		if ((int) (uint32) v - 1 == slot)
+			return (int) pos;
+		pos = (pos + 1) & mask;
+	}
+	return -1;
+}
+
+/* Publish slot in the index.  LWLock held exclusive; entry initialised. */
+static void
+index_insert(int slot)
+{
+	uint32		mask = mss->index_mask;
+	uint32		home = (uint32) key_hash(&mentries[slot].key) & mask;
+	uint32		pos = home;
+
+	while (pg_atomic_read_u64(&mindex[pos]) != 0)
+		pos = (pos + 1) & mask;
+	pg_write_barrier();
+	pg_atomic_write_u64(&mindex[pos], ((uint64) home << 32) | (uint32) (slot + 1));
+}
+
+/*
+ * Remove slot from the index by backward shift, so that no tombstones
+ * accumulate.  LWLock held exclusive; slot's key still set.
+ */
+static void
+index_delete(int slot)
+{
+	uint32		mask = mss->index_mask;
+	int			found = index_find_slot(slot);
+	uint32		i;
+	uint32		j;
+
+	if (found < 0)
+		return;
+	i = (uint32) found;
+	j = i;
+	for (;;)
+	{
+		uint64		v;
+		uint32		k;
+
+		j = (j + 1) & mask;
+		v = pg_atomic_read_u64(&mindex[j]);
+		if (v == 0)
+			break;
+		k = (uint32) (v >> 32);
+		/* leave v where it is if its home lies cyclically in (i, j] */
+		if ((i <= j) ? (i < k && k <= j) : (i < k || k <= j))
+			continue;
+		pg_atomic_write_u64(&mindex[i], v);
+		i = j;
+	}
+	pg_atomic_write_u64(&mindex[i], 0);
+}
+
+/* ---------- entries ---------- */
+
+/* Take an entry out of service.  LWLock held exclusive. */
+static void
+entry_free(int slot)
+{
+	MoEntry    *e = &mentries[slot];
+
+	index_delete(slot);
+	SpinLockAcquire(&e->mutex);
+	e->in_use = false;
+	e->gen++;
+	SpinLockRelease(&e->mutex);
+	pg_atomic_write_u32(&e->text_len, 0);
+	e->next_free = mss->free_head;
+	mss->free_head = slot;
+	mss->nentries--;
+}
+
+/*
+ * Pick a victim by a bounded clock sweep: the first entry whose usage has
+ * fallen to 0, or else the least used of the MO_EVICT_SCAN looked at.
+ * Every entry passed loses one usage.  LWLock held exclusive; table full.
+ */
+static int
+evict_one(void)
+{
+	int			best = -1;
+	int			best_usage = INT_MAX;
+
+	for (int n = 0; n < MO_EVICT_SCAN && n < mss->max_entries; n++)
+	{
+		int			slot = mss->clock_hand;
+		MoEntry    *e = &mentries[slot];
+		int			usage;
+
+		mss->clock_hand = (slot + 1) % mss->max_entries;
+		SpinLockAcquire(&e->mutex);
+		usage = e->usage;
+		if (usage > 0)
+			e->usage--;
+		SpinLockRelease(&e->mutex);
+		if (!e->in_use)
+			continue;
+		if (usage < best_usage)
+		{
+			best = slot;
+			best_usage = usage;
+			if (usage == 0)
+				break;
+		}
+	}
+	if (best < 0)
+		return -1;
+	entry_free(best);
+	pg_atomic_fetch_add_u64(&mss->evictions, 1);
+	return best;
+}
+
+/*
+ * Create the entry for key (LWLock held exclusive, key known absent), with
+ * text if given.  Returns the slot.
+ */
+static int
+entry_create(const MoStatsKey *key, const char *text, int text_len)
+{
+	int			slot;
+	MoEntry    *e;
+
+	if (mss->free_head < 0 && evict_one() < 0)
+		return -1;
+	slot = mss->free_head;
+	e = &mentries[slot];
+	mss->free_head = e->next_free;
+	mss->nentries++;
+
+	if (text_len > 0)
+		memcpy(mtexts + (Size) slot * mss->text_max, text, text_len);
+	pg_atomic_write_u32(&e->text_len, (uint32) text_len);
+
+	SpinLockAcquire(&e->mutex);
+	e->key = *key;
+	memset(&e->c, 0, sizeof(MoCounters));
+	memset(e->hist, 0, sizeof(e->hist));
+	e->hist_shift = 0;
+	e->usage = 1;
+	e->encoding = GetDatabaseEncoding();
+	e->c.first_seen = GetCurrentTimestamp();
+	e->c.last_seen = e->c.first_seen;
+	e->in_use = true;
+	SpinLockRelease(&e->mutex);
+
+	index_insert(slot);
+	return slot;
+}
+
+/* Give an entry without text its text.  LWLock held exclusive. */
+static void
+entry_set_text(int slot, const char *text, int text_len)
+{
+	MoEntry    *e = &mentries[slot];
+
+	if (text_len <= 0 || pg_atomic_read_u32(&e->text_len) != 0)
+		return;
+	memcpy(mtexts + (Size) slot * mss->text_max, text, text_len);
+	pg_write_barrier();
+	pg_atomic_write_u32(&e->text_len, (uint32) text_len);
+}
+
+/*
+ * mo_stats_has_text - whether key has an entry with text.  Lock-free and
+ * unverified: a stale yes costs at most a text, which the next parse of the
+ * statement supplies.
+ */
+bool
+mo_stats_has_text(const MoStatsKey *key)
+{
+	int			slot = index_probe(key, key_hash(key));
+
+	return slot >= 0 && pg_atomic_read_u32(&mentries[slot].text_len) != 0;
+}
+
+/*
+ * mo_stats_create - make sure key has an entry with normalised text.
+ * Called by the post-parse-analyze hook after mo_stats_has_text() said no;
+ * normalises outside the lock.
+ */
+void
+mo_stats_create(const MoStatsKey *key, const char *query, int location,
+				int len, const JumbleState *jstate)
+{
+	char	   *text;
+	int			text_len;
+	int			slot;
+
+	text = mo_normalize_query(query, location, len, jstate, false,
+							  mss->text_max, &text_len);
+
+	LWLockAcquire(mss->lock, LW_EXCLUSIVE);
+	slot = index_probe(key, key_hash(key));
+	if (slot >= 0)
+		entry_set_text(slot, text, text_len);
+	else if (entry_create(key, text, text_len) < 0)
+		pg_atomic_fetch_add_u64(&mss->dropped, 1);
+	LWLockRelease(mss->lock);
+	pfree(text);
+}
+
+/* Lock e if it still holds key; true if so (spinlock then held). */
+static inline bool
+entry_lock_if(MoEntry *e, const MoStatsKey *key)
+{
+	SpinLockAcquire(&e->mutex);
+	if (likely(e->in_use && key_equal(&e->key, key)))
+		return true;
+	SpinLockRelease(&e->mutex);
+	return false;
+}
+
+/*
+ * mo_stats_record - add one execution to key's entry, creating the entry if
+ * needed.  in_error: we are in a PG_CATCH block, possibly out of memory, so
+ * allocate nothing (an entry created now gets its text at the statement's
+ * next parse).  query/location/len locate the text for a new entry.
+ */
+void
+mo_stats_record(const MoStatsKey *key, const MoExecResult *res,
+				const char *query, int location, int len, bool in_error)
+{
+	uint64		h = key_hash(key);
+	int			slot = index_probe(key, h);
+	MoEntry    *e;
+	MoCounters *c;
+	double		ms;
+	TimestampTz now_ts = GetCurrentStatementStartTimestamp();
+
+	if (unlikely(slot < 0 || !entry_lock_if(&mentries[slot], key)))
+	{
+		char	   *text = NULL;
+		int			text_len = 0;
+
+		/* slow path: a key not seen yet, or not seen since its eviction */
+		if (!in_error && query != NULL)
+			text = mo_normalize_query(query, location, len, NULL, true,
+									  mss->text_max, &text_len);
+		LWLockAcquire(mss->lock, LW_EXCLUSIVE);
+		slot = index_probe(key, h);
+		if (slot < 0)
+			slot = entry_create(key, text, text_len);
+		else if (text)
+			entry_set_text(slot, text, text_len);
+		LWLockRelease(mss->lock);
+		if (text)
+			pfree(text);
+		if (slot < 0 || !entry_lock_if(&mentries[slot], key))
+		{
+			pg_atomic_fetch_add_u64(&mss->dropped, 1);
+			return;
+		}
+	}
+
+	/* entry spinlock held: a few dozen instructions, no calls out */
+	e = &mentries[slot];
+	c = &e->c;
+	ms = (double) res->duration_ns / 1000000.0;
+	c->calls++;
+	if (unlikely(res->err != MO_OK))
+	{
+		c->errors++;
+		switch (res->err)
+		{
+			case MO_ERR_TIMEOUT:
+				c->timeouts++;
+				break;
+			case MO_ERR_CANCEL:
+				c->cancels++;
+				break;
+			case MO_ERR_LOCK_TIMEOUT:
+				c->lock_timeouts++;
+				break;
+			case MO_ERR_DEADLOCK:
+				c->deadlocks++;
+				break;
+			case MO_ERR_SERIALIZATION:
+				c->serialization_failures++;
+				break;
+			default:
+				break;
+		}
+	}
+	c->total_ms += ms;
+	if (c->calls == 1)
+	{
+		c->min_ms = c->max_ms = c->mean_ms = ms;
+		c->sum_var_ms = 0.0;
+	}
+	else
+	{
+		double		old_mean = c->mean_ms;
+
+		if (ms < c->min_ms)
+			c->min_ms = ms;
+		if (ms > c->max_ms)
+			c->max_ms = ms;
+		c->mean_ms += (ms - old_mean) / c->calls;
+		c->sum_var_ms += (ms - old_mean) * (ms - c->mean_ms);
+	}
+	c->rows += res->rows;
+	c->shared_blks_hit += res->shared_blks_hit;
+	c->shared_blks_read += res->shared_blks_read;
+	c->temp_blks_written += res->temp_blks_written;
+	c->wal_bytes += res->wal_bytes;
+	if (mo_slow_query_ms >= 0 && ms >= mo_slow_query_ms)
+		c->slow_calls++;
+	c->last_seen = now_ts;
+	if (e->usage < MO_USAGE_MAX)
+		e->usage++;
+	mo_hist_add(e->hist, MO_HIST_FINE_NBUCKETS,
+				mo_hist_bucket((uint64) res->duration_ns, MO_HIST_FINE_SUB),
+				&e->hist_shift);
+	SpinLockRelease(&e->mutex);
+}
+
+/* ---------- reading ---------- */
+
+/* A consistent copy of one entry, taken under its spinlock. */
+typedef struct MoEntrySnap
+{
+	MoStatsKey	key;
+	MoCounters	c;
+	uint32		gen;
+	int			encoding;
+	uint8		hist_shift;
+	uint32		hist[MO_HIST_FINE_NBUCKETS];
+} MoEntrySnap;
+
+static bool
+entry_snapshot(int slot, MoEntrySnap *snap, bool with_hist)
+{
+	MoEntry    *e = &mentries[slot];
+
+	SpinLockAcquire(&e->mutex);
+	if (!e->in_use)
+	{
+		SpinLockRelease(&e->mutex);
+		return false;
+	}
+	snap->key = e->key;
+	snap->c = e->c;
+	snap->gen = e->gen;
+	snap->encoding = e->encoding;
+	snap->hist_shift = e->hist_shift;
+	if (with_hist)
+		memcpy(snap->hist, e->hist, sizeof(e->hist));
+	SpinLockRelease(&e->mutex);
+	return true;
+}
+
+/* Copy slot's text into a palloc'd string; NULL if none or evicted. */
+static char *
+entry_text(int slot, uint32 gen, int encoding)
+{
+	MoEntry    *e = &mentries[slot];
+	uint32		len = pg_atomic_read_u32(&e->text_len);
+	char	   *buf;
+	bool		same;
+
+	if (len == 0 || len >= (uint32) mss->text_max)
+		return NULL;
+	pg_read_barrier();
+	buf = palloc(len + 1);
+	memcpy(buf, mtexts + (Size) slot * mss->text_max, len);
+	buf[len] = '\0';
+	pg_read_barrier();
+	SpinLockAcquire(&e->mutex);
+	same = e->in_use && e->gen == gen;
+	SpinLockRelease(&e->mutex);
+	if (!same)
+	{
+		pfree(buf);
+		return NULL;
+	}
+	if (encoding != GetDatabaseEncoding())
+	{
+		char	   *conv = pg_any_to_server(buf, len, encoding);
+
+		if (conv != buf)
+		{
+			pfree(buf);
+			buf = conv;
+		}
+	}
+	return buf;
+}
+
+/* Whether the caller may see other users' texts and query ids. */
+static bool
+reader_sees_all(void)
+{
+	return superuser() || has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
+}
+
+static Datum
+uint64_numeric(uint64 v)
+{
+	char		buf[32];
+
+	snprintf(buf, sizeof(buf), UINT64_FORMAT, v);
+	return DirectFunctionCall3(numeric_in, CStringGetDatum(buf),
+							   ObjectIdGetDatum(0), Int32GetDatum(-1));
+}
+
+#define QS_COLS 31
+
+PG_FUNCTION_INFO_V1(moltres_ops_query_stats);
+
+/*
+ * moltres_ops_query_stats - one row per entry, for the view query_stats.
+ * Each entry is copied under its own spinlock; no table-wide lock is held,
+ * so reading never blocks a statement that creates an entry.
+ */
+Datum
+moltres_ops_query_stats(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bool		showtext = PG_ARGISNULL(0) ? true : PG_GETARG_BOOL(0);
+	bool		sees_all;
+	Oid			me = GetUserId();
+	MoEntrySnap *snap;
+	static const double fractions[] = {0.5, 0.9, 0.95, 0.99, 0.999};
+
+	mo_require_shmem();
+	InitMaterializedSRF(fcinfo, 0);
+	sees_all = reader_sees_all();
+	snap = palloc(sizeof(MoEntrySnap));
+
+	for (int slot = 0; slot < mss->max_entries; slot++)
+	{
+		Datum		values[QS_COLS];
+		bool		nulls[QS_COLS];
+		MoCounters *c = &snap->c;
+		bool		mine;
+		double		pct[5];
+		int			i = 0;
+
+		if (!entry_snapshot(slot, snap, true))
+			continue;
+		if (c->calls == 0)
+			continue;			/* parsed but never executed */
+		mine = sees_all || snap->key.userid == me;
+		memset(nulls, 0, sizeof(nulls));
+
+		values[i++] = ObjectIdGetDatum(snap->key.userid);
+		values[i++] = ObjectIdGetDatum(snap->key.dbid);
+		if (mine)
+			values[i++] = Int64GetDatum((int64) snap->key.queryid);
+		else
+			nulls[i++] = true;
+		values[i++] = BoolGetDatum(snap->key.toplevel);
+		if (!showtext)
+			nulls[i++] = true;
+		else if (!mine)
+			values[i++] = CStringGetTextDatum("<insufficient privilege>");
+		else
+		{
+			char	   *t = entry_text(slot, snap->gen, snap->encoding);
+
+			if (t)
+				values[i++] = CStringGetTextDatum(t);
+			else
+				nulls[i++] = true;
+		}
+		values[i++] = Int64GetDatum(c->calls);
+		values[i++] = Int64GetDatum(c->errors);
+		values[i++] = Int64GetDatum(c->timeouts);
+		values[i++] = Int64GetDatum(c->cancels);
+		values[i++] = Int64GetDatum(c->lock_timeouts);
+		values[i++] = Int64GetDatum(c->deadlocks);
+		values[i++] = Int64GetDatum(c->serialization_failures);
+		values[i++] = Float8GetDatum(c->total_ms);
+		values[i++] = Float8GetDatum(c->min_ms);
+		values[i++] = Float8GetDatum(c->max_ms);
+		values[i++] = Float8GetDatum(c->mean_ms);
+		values[i++] = Float8GetDatum(c->calls > 1 ? sqrt(c->sum_var_ms / c->calls) : 0.0);
+		mo_hist_percentiles(snap->hist, MO_HIST_FINE_SUB, fractions, 5,
+							c->min_ms, c->max_ms, pct);
+		for (int k = 0; k < 5; k++)
+			values[i++] = Float8GetDatum(pct[k]);
+		values[i++] = Int64GetDatum(c->rows);
+		values[i++] = Int64GetDatum(c->shared_blks_hit);
+		values[i++] = Int64GetDatum(c->shared_blks_read);
+		values[i++] = Int64GetDatum(c->temp_blks_written);
+		values[i++] = uint64_numeric(c->wal_bytes);
+		values[i++] = Int64GetDatum(c->slow_calls);
+		values[i++] = TimestampTzGetDatum(c->first_seen);
+		values[i++] = TimestampTzGetDatum(c->last_seen);
+		Assert(i == QS_COLS);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(moltres_ops_query_histogram);
+
+/*
+ * moltres_ops_query_histogram - cumulative bucket counts per entry, one row
+ * per non-empty bucket (its upper bound in ms) plus the final +Infinity,
+ * as Prometheus histograms expect.  Others' query ids are hidden, as in
+ * query_stats.
+ */
+Datum
+moltres_ops_query_histogram(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bool		sees_all;
+	Oid			me = GetUserId();
+	MoEntrySnap *snap;
+
+	mo_require_shmem();
+	InitMaterializedSRF(fcinfo, 0);
+	sees_all = reader_sees_all();
+	snap = palloc(sizeof(MoEntrySnap));
+
+	for (int slot = 0; slot < mss->max_entries; slot++)
+	{
+		int64		cum = 0;
+		bool		mine;
+
+		if (!entry_snapshot(slot, snap, true) || snap->c.calls == 0)
+			continue;
+		mine = sees_all || snap->key.userid == me;
+		for (int b = 0; b < MO_HIST_FINE_NBUCKETS; b++)
+		{
+			Datum		values[6];
+			bool		nulls[6] = {false, false, false, false, false, false};
+			bool		last = (b == MO_HIST_FINE_NBUCKETS - 1);
+
+			if (snap->hist[b] == 0 && !last)
+				continue;
+			cum += (int64) snap->hist[b] << snap->hist_shift;
+			values[0] = ObjectIdGetDatum(snap->key.userid);
+			values[1] = ObjectIdGetDatum(snap->key.dbid);
+			if (mine)
+				values[2] = Int64GetDatum((int64) snap->key.queryid);
+			else
+				nulls[2] = true;
+			values[3] = BoolGetDatum(snap->key.toplevel);
+			values[4] = Float8GetDatum(mo_hist_bucket_upper_ms(b, MO_HIST_FINE_SUB));
+			values[5] = Int64GetDatum(cum);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(moltres_ops_stats_info);
+
+/* moltres_ops_stats_info - the one row of the view stats_info. */
+Datum
+moltres_ops_stats_info(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[6];
+	bool		nulls[6] = {false, false, false, false, false, false};
+	int64		entries;
+	TimestampTz reset;
+
+	mo_require_shmem();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	LWLockAcquire(mss->lock, LW_SHARED);
+	entries = mss->nentries;
+	reset = mss->stats_reset;
+	LWLockRelease(mss->lock);
+
+	values[0] = Int64GetDatum(entries);
+	values[1] = Int64GetDatum(mss->max_entries);
+	values[2] = Int64GetDatum((int64) pg_atomic_read_u64(&mss->evictions));
+	values[3] = Int64GetDatum((int64) pg_atomic_read_u64(&mss->dropped));
+	values[4] = Int64GetDatum((int64) (mo_stats_shmem_size() + mo_latency_shmem_bytes()));
+	values[5] = TimestampTzGetDatum(reset);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* Count a measurement that could not be kept. */
+void
+mo_stats_count_dropped(void)
+{
+	if (mss)
+		pg_atomic_fetch_add_u64(&mss->dropped, 1);
+}
+
+PG_FUNCTION_INFO_V1(moltres_ops_reset);
+
+/*
+ * moltres_ops_reset - forget the entries matching (userid, dbid, queryid),
+ * 0 meaning any.  With all three 0 also the latency windows, the eviction
+ * and drop counters, and stats_reset.  EXECUTE is revoked from PUBLIC.
+ */
+Datum
+moltres_ops_reset(PG_FUNCTION_ARGS)
+{
+	Oid			userid;
+	Oid			dbid;
+	uint64		queryid;
+	bool		all;
+
+	mo_require_shmem();
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("reset arguments must not be NULL"),
+				 errhint("Use 0 to mean any user, database or query id.")));
+	userid = PG_GETARG_OID(0);
+	dbid = PG_GETARG_OID(1);
+	queryid = (uint64) PG_GETARG_INT64(2);
+	all = (userid == InvalidOid && dbid == InvalidOid && queryid == 0);
+
+	LWLockAcquire(mss->lock, LW_EXCLUSIVE);
+	for (int slot = 0; slot < mss->max_entries; slot++)
+	{
+		MoEntry    *e = &mentries[slot];
+
+		/* keys change only under the LWLock, which we hold */
+		if (!e->in_use)
+			continue;
+		if ((userid == InvalidOid || e->key.userid == userid) &&
+			(dbid == InvalidOid || e->key.dbid == dbid) &&
+			(queryid == 0 || e->key.queryid == queryid))
+			entry_free(slot);
+	}
+	if (all)
+	{
+		mss->stats_reset = GetCurrentTimestamp();
+		pg_atomic_write_u64(&mss->evictions, 0);
+		pg_atomic_write_u64(&mss->dropped, 0);
+	}
+	LWLockRelease(mss->lock);
+
+	if (all)
+		mo_latency_reset();
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(moltres_ops_flush);
+
+/*
+ * moltres_ops_flush - make this backend's pending counts visible.  Every
+ * statement's counts go to shared memory when it ends, so nothing is ever
+ * pending; returns the number of records flushed, always 0.
+ */
+Datum
+moltres_ops_flush(PG_FUNCTION_ARGS)
+{
+	mo_require_shmem();
+	pg_memory_barrier();
+	PG_RETURN_INT64(0);
+}
+
+/* ---------- persistence ---------- */
+
+/*
+ * Write every entry to MO_STATS_FILE at clean shutdown (postmaster, no
+ * backend left, so no locks are needed).  Temporary file, then
+ * durable_rename, so a crash while writing leaves the old state.
+ */
+static void
+mo_stats_shmem_shutdown(int code, Datum arg)
+{
+	FILE	   *f;
+	MoFileHeader hdr;
+	MoFileEntry *fe;
+	pg_crc32c	crc;
+
+	if (code != 0 || mss == NULL)
+		return;
+	if (!mo_save)
+	{
+		unlink(MO_STATS_FILE);
+		return;
+	}
+
+	f = AllocateFile(MO_STATS_FILE_TMP, PG_BINARY_W);
+	if (f == NULL)
+		goto error;
+
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.magic = MO_FILE_MAGIC;
+	hdr.format = MO_FILE_FORMAT;
+	hdr.pg_major = PG_VERSION_NUM / 100;
+	hdr.nbuckets = MO_HIST_FINE_NBUCKETS;
+	hdr.entry_size = sizeof(MoFileEntry);
+	hdr.nentries = 0;
+	for (int slot = 0; slot < mss->max_entries; slot++)
+		if (mentries[slot].in_use)
+			hdr.nentries++;
+	hdr.stats_reset = mss->stats_reset;
+	hdr.evictions = pg_atomic_read_u64(&mss->evictions);
+	hdr.dropped = pg_atomic_read_u64(&mss->dropped);
+
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, &hdr, sizeof(hdr));
+	if (fwrite(&hdr, sizeof(hdr), 1, f) != 1)
+		goto error;
+
+	fe = palloc0(sizeof(MoFileEntry));
+	for (int slot = 0; slot < mss->max_entries; slot++)
+	{
+		MoEntry    *e = &mentries[slot];
+		const char *text = mtexts + (Size) slot * mss->text_max;
+
+		if (!e->in_use)
+			continue;
+		memset(fe, 0, sizeof(MoFileEntry));
+		fe->key = e->key;
+		fe->c = e->c;
+		fe->encoding = e->encoding;
+		fe->text_len = (int32) pg_atomic_read_u32(&e->text_len);
+		fe->hist_shift = e->hist_shift;
+		memcpy(fe->hist, e->hist, sizeof(fe->hist));
+		COMP_CRC32C(crc, fe, sizeof(MoFileEntry));
+		COMP_CRC32C(crc, text, fe->text_len);
+		if (fwrite(fe, sizeof(MoFileEntry), 1, f) != 1 ||
+			(fe->text_len > 0 && fwrite(text, fe->text_len, 1, f) != 1))
+			goto error;
+	}
+	FIN_CRC32C(crc);
+	if (fwrite(&crc, sizeof(crc), 1, f) != 1)
+		goto error;
+	if (FreeFile(f))
+	{
+		f = NULL;
+		goto error;
+	}
+	(void) durable_rename(MO_STATS_FILE_TMP, MO_STATS_FILE, LOG);
+	return;
+
+error:
+	ereport(LOG,
+			(errcode_for_file_access(),
+			 errmsg("could not write moltres_ops statistics file \"%s\": %m",
+					MO_STATS_FILE_TMP)));
+	if (f)
+		FreeFile(f);
+	unlink(MO_STATS_FILE_TMP);
+}
+
+/* Log why the file is ignored, and remove it so it is not tried again. */
+static void
+ignore_file(const char *why)
+{
+	ereport(LOG,
+			(errmsg("ignoring moltres_ops statistics file \"%s\": %s",
+					MO_STATS_FILE, why)));
+	unlink(MO_STATS_FILE);
+}
+
+/*
+ * Read MO_STATS_FILE into the freshly initialised table (postmaster, at
+ * start, before any backend exists).  The whole file is checked (magic,
+ * format, server major version, layout, CRC) before anything is loaded, so
+ * a corrupt or foreign file changes nothing.  The file is removed after
+ * loading, so stats never come back from a state older than the last
+ * clean shutdown.
+ */
+static void
+mo_stats_load_file(void)
+{
+	FILE	   *f;
+	struct stat st;
+	char	   *buf;
+	char	   *p;
+	char	   *end;
+	MoFileHeader hdr;
+	pg_crc32c	crc;
+	pg_crc32c	stored;
+	int			loaded = 0;
+
+	if (!mo_save)
+	{
+		unlink(MO_STATS_FILE);
+		return;
+	}
+	f = AllocateFile(MO_STATS_FILE, PG_BINARY_R);
+	if (f == NULL)
+	{
+		if (errno != ENOENT)
+			ereport(LOG,
+					(errcode_for_file_access(),
+					 errmsg("could not read moltres_ops statistics file \"%s\": %m",
+							MO_STATS_FILE)));
+		return;
+	}
+	if (fstat(fileno(f), &st) != 0 ||
+		st.st_size < (off_t) (sizeof(MoFileHeader) + sizeof(pg_crc32c)) ||
+		st.st_size > (off_t) MaxAllocSize)
+	{
+		FreeFile(f);
+		ignore_file("file size is not plausible");
+		return;
+	}
+	buf = palloc(st.st_size);
+	if (fread(buf, 1, st.st_size, f) != (size_t) st.st_size)
+	{
+		pfree(buf);
+		FreeFile(f);
+		ignore_file("could not read it whole");
+		return;
+	}
+	FreeFile(f);
+
+	memcpy(&hdr, buf, sizeof(hdr));
+	if (hdr.magic != MO_FILE_MAGIC)
+	{
+		ignore_file("not a moltres_ops statistics file");
+		pfree(buf);
+		return;
+	}
+	if (hdr.format != MO_FILE_FORMAT || hdr.pg_major != PG_VERSION_NUM / 100 ||
+		hdr.nbuckets != MO_HIST_FINE_NBUCKETS ||
+		hdr.entry_size != sizeof(MoFileEntry))
+	{
+		ignore_file("written by a different version");
+		pfree(buf);
+		return;
+	}
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, buf, st.st_size - sizeof(pg_crc32c));
+	FIN_CRC32C(crc);
+	memcpy(&stored, buf + st.st_size - sizeof(pg_crc32c), sizeof(stored));
+	if (!EQ_CRC32C(crc, stored))
+	{
+		ignore_file("checksum mismatch");
+		pfree(buf);
+		return;
+	}
+
+	/* walk the entries once to validate lengths before loading any */
+	end = buf + st.st_size - sizeof(pg_crc32c);
+	p = buf + sizeof(hdr);
+	for (int i = 0; i < hdr.nentries; i++)
+	{
+		MoFileEntry fe;
+
+		if (end - p < (ptrdiff_t) sizeof(MoFileEntry))
+			break;
+		memcpy(&fe, p, sizeof(fe));
+		if (fe.text_len < 0 || end - p - (ptrdiff_t) sizeof(fe) < fe.text_len)
+			break;
+		p += sizeof(fe) + fe.text_len;
+	}
+	if (hdr.nentries < 0 || p != end)
+	{
+		ignore_file("entries do not match the header");
+		pfree(buf);
+		return;
+	}
+
+	mss->stats_reset = hdr.stats_reset;
+	pg_atomic_write_u64(&mss->evictions, hdr.evictions);
+	pg_atomic_write_u64(&mss->dropped, hdr.dropped);
+	p = buf + sizeof(hdr);
+	for (int i = 0; i < hdr.nentries; i++)
+	{
+		MoFileEntry fe;
+		const char *text;
+		int			text_len;
+		int			slot;
+		MoEntry    *e;
+
+		memcpy(&fe, p, sizeof(fe));
+		text = p + sizeof(fe);
+		p += sizeof(fe) + fe.text_len;
+		if (mss->free_head < 0 || index_probe(&fe.key, key_hash(&fe.key)) >= 0)
+			continue;			/* smaller table now, or a duplicate */
+		text_len = fe.text_len;
+		if (text_len >= mss->text_max)
+			text_len = pg_encoding_mbcliplen(fe.encoding, text, text_len,
+											 mss->text_max - 1);
+		slot = entry_create(&fe.key, text, text_len);
+		e = &mentries[slot];
+		e->c = fe.c;
+		e->encoding = fe.encoding;
+		e->hist_shift = (uint8) fe.hist_shift;
+		memcpy(e->hist, fe.hist, sizeof(e->hist));
+		loaded++;
+	}
+	pfree(buf);
+	unlink(MO_STATS_FILE);
+	ereport(DEBUG1,
+			(errmsg("moltres_ops loaded %d statement statistics from \"%s\"",
+					loaded, MO_STATS_FILE)));
+}
