@@ -555,7 +555,7 @@ BEGIN
         IF outcome = 'lock' AND attempt < migrate.max_attempts THEN
             -- Back off with jitter (100 ms doubling, at most 10 s), holding
             -- no lock but the migration lock, so queued readers drain.
-            pause := least(0.1 * power(2, attempt - 1), 10.0) * (0.75 + 0.5 * pg_catalog.random());
+            pause := least(0.1 * pg_catalog.power(2, attempt - 1), 10.0) * (0.75 + 0.5 * pg_catalog.random());
             RAISE NOTICE 'migration %: attempt % of % could not get its locks within %; retrying in % ms',
                     pg_catalog.quote_literal(migrate.version), attempt, migrate.max_attempts,
                     @extschema@._migration_fmt_duration(migrate.lock_timeout),
@@ -747,6 +747,20 @@ $$;
 COMMENT ON FUNCTION _migration_advisory_holder(bigint) IS
 '_migration_advisory_holder: internal; pid holding a bigint advisory lock in this database, if any';
 
+-- Whether schema.table exists with that column of that type: the lock
+-- tables beside Liquibase's and Knex's ledgers are optional.
+CREATE FUNCTION _migration_has_column(nspname name, relname name, colname name, coltype regtype)
+RETURNS boolean
+LANGUAGE sql STABLE
+AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                    WHERE a.attrelid = pg_catalog.to_regclass(pg_catalog.format('%I.%I', nspname, relname))
+                      AND a.attname = colname AND a.atttypid = coltype AND NOT a.attisdropped)
+$$;
+
+COMMENT ON FUNCTION _migration_has_column(name, name, name, regtype) IS
+'_migration_has_column: internal; whether a table exists with a column of a type';
+
 -- The status of one ledger.  Errors (such as no SELECT privilege on it)
 -- propagate: migration_status catches them per ledger, ready() does not.
 CREATE FUNCTION _migration_ledger_status(tool text, nspname name, relname name,
@@ -928,10 +942,7 @@ BEGIN
             detail := pg_catalog.format('%s failed; latest: changeset %s (%s) at %s',
                                         bad, bad_version, bad_text, bad_at);
         END IF;
-        IF pg_catalog.to_regclass(pg_catalog.format('%I.databasechangeloglock', nspname)) IS NOT NULL
-           AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
-                        WHERE a.attrelid = pg_catalog.format('%I.databasechangeloglock', nspname)::regclass
-                          AND a.attname = 'locked' AND a.atttypid = 'boolean'::regtype) THEN
+        IF @extschema@._migration_has_column(nspname, 'databasechangeloglock', 'locked', 'boolean') THEN
             -- (EXECUTE does not set FOUND: the query says whether it found)
             EXECUTE pg_catalog.format('SELECT true, lockedby::text, lockgranted::timestamptz FROM %I.databasechangeloglock WHERE locked LIMIT 1', nspname)
                INTO locked, bad_text, bad_at;
@@ -954,10 +965,7 @@ BEGIN
                                         bad_version, bad_version);
         END IF;
     WHEN 'knex' THEN
-        IF pg_catalog.to_regclass(pg_catalog.format('%I.knex_migrations_lock', nspname)) IS NOT NULL
-           AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
-                        WHERE a.attrelid = pg_catalog.format('%I.knex_migrations_lock', nspname)::regclass
-                          AND a.attname = 'is_locked' AND a.atttypid = 'integer'::regtype) THEN
+        IF @extschema@._migration_has_column(nspname, 'knex_migrations_lock', 'is_locked', 'integer') THEN
             EXECUTE pg_catalog.format('SELECT true FROM %I.knex_migrations_lock WHERE is_locked = 1 LIMIT 1', nspname)
                INTO locked;
             IF locked THEN
