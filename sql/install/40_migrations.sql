@@ -1220,15 +1220,19 @@ queued AS (
 ),
 progress AS (
     SELECT p.pid, p.relid, p.phase,
-           CASE WHEN p.blocks_total > 0 THEN 100.0 * p.blocks_done / p.blocks_total
-                WHEN p.tuples_total > 0 THEN 100.0 * p.tuples_done / p.tuples_total
-                WHEN p.lockers_total > 0 THEN 100.0 * p.lockers_done / p.lockers_total
+           -- counters of an earlier phase linger: read the current one's
+           CASE WHEN p.phase LIKE 'waiting for%' THEN
+                    CASE WHEN p.lockers_total > 0 THEN 100.0 * p.lockers_done / p.lockers_total END
+                WHEN p.phase LIKE '%tuples%' THEN
+                    CASE WHEN p.tuples_total > 0 THEN 100.0 * p.tuples_done / p.tuples_total END
+                WHEN p.blocks_total > 0 THEN 100.0 * p.blocks_done / p.blocks_total
                 WHEN p.partitions_total > 0 THEN 100.0 * p.partitions_done / p.partitions_total
            END AS pct
       FROM pg_catalog.pg_stat_progress_create_index p
     UNION ALL
     SELECT p.pid, p.relid, p.phase,
-           CASE WHEN p.heap_blks_total > 0 THEN 100.0 * p.heap_blks_scanned / p.heap_blks_total END
+           CASE WHEN p.phase = 'seq scanning heap' AND p.heap_blks_total > 0
+                THEN 100.0 * p.heap_blks_scanned / p.heap_blks_total END
       FROM pg_catalog.pg_stat_progress_cluster p
     UNION ALL
     SELECT p.pid, p.relid, p.phase,
