@@ -71,4 +71,11 @@ InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
 #define mo_instr_ns(t) ((int64) INSTR_TIME_GET_MICROSEC(t) * 1000)
 #endif
 
+/* The query jumble moved from utils/ to nodes/ in 16. */
+#if PG_VERSION_NUM >= 160000
+#include "nodes/queryjumble.h"
+#else
+#include "utils/queryjumble.h"
+#endif
+
 #endif							/* MO_COMPAT_H */

@@ -24,8 +24,9 @@
 #include "postgres.h"
 
 #include "mb/pg_wchar.h"
-#include "parser/gramparse.h"	/* token numbers, after the node types */
+#include "nodes/parsenodes.h"
 #include "parser/scanner.h"
+#include "parser/gram.h"		/* token numbers; needs the two above */
 
 #include "normalize.h"
 

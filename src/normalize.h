@@ -8,7 +8,7 @@
 #ifndef MO_NORMALIZE_H
 #define MO_NORMALIZE_H
 
-#include "utils/queryjumble.h"
+#include "compat.h"			/* JumbleState */
 
 extern char *mo_normalize_query(const char *query, int location, int len,
 								const JumbleState *jstate, bool all_literals,

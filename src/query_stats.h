@@ -10,7 +10,7 @@
 #define MO_QUERY_STATS_H
 
 #include "portability/instr_time.h"
-#include "utils/queryjumble.h"
+#include "compat.h"			/* JumbleState */
 
 /* Identity of a statistics entry, as in pg_stat_statements. */
 typedef struct MoStatsKey

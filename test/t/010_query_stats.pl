@@ -73,6 +73,27 @@ for my $order ("'moltres_ops, pg_stat_statements'", "'pg_stat_statements, moltre
 		't', "normalised text equals pg_stat_statements' with $order");
 }
 
+# --- prepared statements through the extended protocol --------------------
+$node->safe_psql('postgres',
+	'CREATE TABLE tap_pb (id int PRIMARY KEY); INSERT INTO tap_pb SELECT generate_series(1, 10)');
+$node->pgbench(
+	'--no-vacuum --transactions=50 --protocol=prepared',
+	0,
+	[qr{processed: 50/50}],
+	[qr{^$}],
+	'pgbench with prepared statements',
+	{
+		'010_prepared' => q{
+\set r random(1, 10)
+SELECT id FROM tap_pb WHERE id = :r;
+}
+	});
+is(stat_of('calls, rows', q{query = 'SELECT id FROM tap_pb WHERE id = $1'}),
+	'50|50', 'prepared statements are counted once per execution');
+is($node->safe_psql('postgres',
+		q{SELECT p.calls FROM pg_stat_statements p JOIN moltres_ops.query_stats m USING (queryid, userid, dbid, toplevel) WHERE m.query = 'SELECT id FROM tap_pb WHERE id = $1'}),
+	'50', 'and pg_stat_statements agrees');
+
 # --- persistence across a clean restart -----------------------------------
 $node->safe_psql('postgres', 'SELECT v FROM tap_t WHERE id = 9') for 1 .. 3;
 my $before = stat_of('calls, round(total_ms::numeric, 6), p50_ms, first_seen',
