@@ -480,10 +480,22 @@ mo_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	MoSnap		s;
 	MoExecResult res;
 
-	if (!mo_track_utility || !mo_enabled(nesting_level) ||
-		IsParallelWorker() || !mo_query_stats_ready() ||
-		IsA(parsetree, ExecuteStmt) || IsA(parsetree, PrepareStmt) ||
+	/*
+	 * EXECUTE, PREPARE and DEALLOCATE are not timed themselves, and do not
+	 * count as a level of nesting: the prepared statement that EXECUTE runs
+	 * is charged at the caller's level, as pg_stat_statements does, so that
+	 * with track = top a client's EXECUTE is seen.
+	 */
+	if (IsA(parsetree, ExecuteStmt) || IsA(parsetree, PrepareStmt) ||
 		IsA(parsetree, DeallocateStmt))
+	{
+		call_process_utility(pstmt, queryString, readOnlyTree, context,
+							 params, queryEnv, dest, qc);
+		return;
+	}
+
+	if (!mo_track_utility || !mo_enabled(nesting_level) ||
+		IsParallelWorker() || !mo_query_stats_ready())
 		queryid = 0;
 	else if (queryid == UINT64CONST(0))
 		queryid = utility_query_id(queryString, loc, len);
