@@ -32,7 +32,7 @@ ISOLATION_OPTS = --inputdir=test --temp-config=test/moltres_ops.conf \
                  --temp-instance=tmp_check_iso --load-extension=$(EXTENSION)
 
 TAP_TESTS    = 1
-PROVE_TESTS  = $(sort $(wildcard test/t/*.pl))
+PROVE_TESTS ?= $(sort $(wildcard test/t/*.pl))
 PROVE_FLAGS  = -I test/t
 
 EXTRA_CLEAN  = $(INSTALL_SQL) tmp_check tmp_check_regress tmp_check_iso \

@@ -50,7 +50,7 @@ done
 # One closing line over every kind: pg_regress and isolation tests count one
 # each, TAP tests count their subtests.
 passed=$(grep -cE '^(test|ok|     ) +[A-Za-z0-9_-]+ +\.\.\. ok' "$work/run.log" || true)
-failed=$(grep -cE '\.\.\. FAILED' "$work/run.log" || true)
+failed=$(grep -cE '\.\.\. FAILED|^diff command failed' "$work/run.log" || true)
 tap_total=$(sed -nE 's/^Files=[0-9]+, Tests=([0-9]+),.*/\1/p' "$work/run.log" | awk '{s+=$1} END {print s+0}')
 tap_failed=$(sed -nE 's/^.*Failed ([0-9]+)\/[0-9]+ subtests.*/\1/p' "$work/run.log" | awk '{s+=$1} END {print s+0}')
 tap_dubious=$(grep -cE '^test/t/.*(Dubious|No subtests run)' "$work/run.log" || true)
