@@ -20,13 +20,34 @@
 
 #include "moltres_ops.h"
 
+int			mo_log_format = MO_LOG_FORMAT_TEXT;
+bool		mo_log_parameters = false;
+int			mo_log_plan = MO_LOG_PLAN_OFF;
+bool		mo_log_slow = true;
 int			mo_max_query_text = 2048;
 int			mo_max_session_stats = 1000;
 int			mo_max_statements = 5000;
 bool		mo_save = true;
+int			mo_slow_query_buffer = 1000;
 int			mo_slow_query_ms = 1000;
 int			mo_track = MO_TRACK_TOP;
 bool		mo_track_utility = true;
+
+static const struct config_enum_entry log_format_options[] = {
+	{"text", MO_LOG_FORMAT_TEXT, false},
+	{"json", MO_LOG_FORMAT_JSON, false},
+	{NULL, 0, false}
+};
+
+static const struct config_enum_entry log_plan_options[] = {
+	{"off", MO_LOG_PLAN_OFF, false},
+	{"text", MO_LOG_PLAN_TEXT, false},
+	{"json", MO_LOG_PLAN_JSON, false},
+	{"false", MO_LOG_PLAN_OFF, true},
+	{"no", MO_LOG_PLAN_OFF, true},
+	{"0", MO_LOG_PLAN_OFF, true},
+	{NULL, 0, false}
+};
 
 static const struct config_enum_entry track_options[] = {
 	{"none", MO_TRACK_NONE, false},
@@ -43,6 +64,44 @@ void
 mo_guc_init(void)
 {
 	bool		preload = process_shared_preload_libraries_in_progress;
+
+	DefineCustomEnumVariable("moltres_ops.log_format",
+							 "Format of slow-statement lines in the server log: text or json.",
+							 NULL,
+							 &mo_log_format,
+							 MO_LOG_FORMAT_TEXT,
+							 log_format_options,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("moltres_ops.log_parameters",
+							 "Include bind parameter values of slow statements in the log and the view.",
+							 "Each value is truncated to 64 bytes.",
+							 &mo_log_parameters,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("moltres_ops.log_plan",
+							 "Include the plan of slow statements: off, text or json.",
+							 "The plan is printed from the finished plan tree, without per-node timing.",
+							 &mo_log_plan,
+							 MO_LOG_PLAN_OFF,
+							 log_plan_options,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("moltres_ops.log_slow",
+							 "Write slow statements to the server log.",
+							 "They are kept in moltres_ops.slow_queries either way.",
+							 &mo_log_slow,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	if (preload)
 		DefineCustomIntVariable("moltres_ops.max_query_text",
@@ -82,6 +141,16 @@ mo_guc_init(void)
 							 PGC_SIGHUP,
 							 0,
 							 NULL, NULL, NULL);
+
+	if (preload)
+		DefineCustomIntVariable("moltres_ops.slow_query_buffer",
+								"Number of recent slow statements kept in shared memory.",
+								"0 keeps none (the server log still gets them).",
+								&mo_slow_query_buffer,
+								1000, 0, 100000,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
 
 	DefineCustomIntVariable("moltres_ops.slow_query_ms",
 							"Duration at or above which a statement counts as slow.",

@@ -22,6 +22,7 @@
 #include "exec_hooks.h"
 #include "moltres_ops.h"
 #include "query_stats.h"
+#include "slowlog.h"
 
 PG_MODULE_MAGIC;
 
@@ -39,7 +40,7 @@ _PG_init(void)
 	mo_query_stats_init();
 	mo_latency_init();
 	mo_exec_hooks_init();
-
+	mo_slowlog_init();
 	mo_shmem_init();
 }
 

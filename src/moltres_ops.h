@@ -21,6 +21,23 @@ typedef enum MoTrackLevel
 	MO_TRACK_ALL				/* also statements nested in functions */
 } MoTrackLevel;
 
+typedef enum MoLogFormat
+{
+	MO_LOG_FORMAT_TEXT,
+	MO_LOG_FORMAT_JSON
+} MoLogFormat;
+
+typedef enum MoLogPlan
+{
+	MO_LOG_PLAN_OFF,
+	MO_LOG_PLAN_TEXT,
+	MO_LOG_PLAN_JSON
+} MoLogPlan;
+
+extern int	mo_log_format;
+extern bool mo_log_parameters;
+extern int	mo_log_plan;
+extern bool mo_log_slow;
 extern int	mo_track;
 extern bool mo_track_utility;
 extern int	mo_max_statements;

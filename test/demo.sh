@@ -76,6 +76,9 @@ CONF
         psql_demo -P pager=off -f "$f"
     done
 
+    say "the same slow statements in the server log (moltres_ops.log_format = text)"
+    grep -E 'LOG:  slow statement' "$DEMO_DIR/server.log" | tail -n 5 | cut -c1-220
+
     cat <<MSG
 
 moltres_ops demo is running.
