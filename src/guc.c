@@ -20,6 +20,7 @@
 
 #include "moltres_ops.h"
 
+int			mo_lint_large_table_rows = 100000;
 int			mo_log_format = MO_LOG_FORMAT_TEXT;
 bool		mo_log_parameters = false;
 int			mo_log_plan = MO_LOG_PLAN_OFF;
@@ -30,6 +31,8 @@ int			mo_max_statements = 5000;
 bool		mo_save = true;
 int			mo_slow_query_buffer = 1000;
 int			mo_slow_query_ms = 1000;
+int			mo_trace_lock_timeout = 100;
+int			mo_trace_statement_timeout = 5000;
 int			mo_track = MO_TRACK_TOP;
 bool		mo_track_utility = true;
 
@@ -64,6 +67,15 @@ void
 mo_guc_init(void)
 {
 	bool		preload = process_shared_preload_libraries_in_progress;
+
+	DefineCustomIntVariable("moltres_ops.lint_large_table_rows",
+							"Estimated row count from which lint() treats a table as large.",
+							"Rules whose cost grows with the table (rewrites, validation scans, index builds, unbatched DML) fire from this size on.",
+							&mo_lint_large_table_rows,
+							100000, 0, INT_MAX,
+							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
 
 	DefineCustomEnumVariable("moltres_ops.log_format",
 							 "Format of slow-statement lines in the server log: text or json.",
@@ -158,6 +170,24 @@ mo_guc_init(void)
 							&mo_slow_query_ms,
 							1000, -1, INT_MAX,
 							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("moltres_ops.trace_lock_timeout",
+							"lock_timeout under which trace() runs each statement.",
+							"A statement that would wait longer for a lock is reported instead of waiting.",
+							&mo_trace_lock_timeout,
+							100, 1, INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("moltres_ops.trace_statement_timeout",
+							"statement_timeout under which trace() runs each statement.",
+							"A statement that runs longer is cancelled, rolled back and reported.",
+							&mo_trace_statement_timeout,
+							5000, 1, INT_MAX,
+							PGC_USERSET,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 

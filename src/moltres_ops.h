@@ -38,6 +38,7 @@ extern int	mo_log_format;
 extern bool mo_log_parameters;
 extern int	mo_log_plan;
 extern bool mo_log_slow;
+extern int	mo_lint_large_table_rows;
 extern int	mo_track;
 extern bool mo_track_utility;
 extern int	mo_max_statements;
@@ -45,6 +46,8 @@ extern int	mo_max_query_text;
 extern int	mo_max_session_stats;
 extern bool mo_save;
 extern int	mo_slow_query_ms;
+extern int	mo_trace_lock_timeout;
+extern int	mo_trace_statement_timeout;
 
 extern void mo_guc_init(void);
 

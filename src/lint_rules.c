@@ -1,0 +1,993 @@
+/*-------------------------------------------------------------------------
+ *
+ * lint_rules.c
+ *	  The DDL risk rules for every statement kind but ALTER TABLE and
+ *	  CREATE TABLE (lint_alter.c): indexes, drops, renames, TRUNCATE,
+ *	  VACUUM FULL, CLUSTER, LOCK, REINDEX, DML, enums, domains, settings;
+ *	  the rules about the input's transactions and timeouts; and the
+ *	  dispatch over statement kinds.  docs/lint-rules.md documents every
+ *	  rule named here; keep the two in step.
+ *
+ *	  Runs inside lint.c's per-statement subtransaction, except
+ *	  mo_lint_transaction_rules and mo_lint_after_statement.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/index.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "commands/defrem.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "nodes/parsenodes.h"
+#include "commands/tablecmds.h"
+#include "storage/lock.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+#include "moltres_ops.h"
+#include "lint.h"
+
+#define QI(s) quote_identifier(s)
+
+static void
+lint_create_index(MoLintState *st, MoStmtResult *res, IndexStmt *stmt)
+{
+	MoRelInfo  *rel = mo_relinfo(st, stmt->relation);
+	const char *q = rel->display;
+	char	   *iname = stmt->idxname ? pstrdup(quote_identifier(stmt->idxname)) :
+		pstrdup("<index name>");
+	int			ncols = list_length(stmt->indexParams);
+
+	if (stmt->idxname)
+		mo_remember_new(st, 'i', stmt->relation->schemaname, stmt->idxname);
+	res->scans = true;
+
+	if (!stmt->unique && !stmt->primary && ncols > 3)
+		mo_add_finding(res, MO_RISK_REVIEW, "index_many_columns",
+					   psprintf("A non-unique index on %d columns is large and rarely used beyond its first columns.",
+								ncols),
+					   pstrdup("Index the two or three most selective leading columns only, or use INCLUDE (...) for columns needed by index-only scans."));
+
+	if (stmt->concurrent)
+	{
+		mo_take_lock(res, ShareUpdateExclusiveLock, rel);
+		if (rel->relkind == RELKIND_PARTITIONED_TABLE)
+			mo_add_finding(res, MO_RISK_REVIEW, "concurrent_index_partitioned",
+						   psprintf("%s is partitioned: PostgreSQL 15 cannot CREATE INDEX CONCURRENTLY on a partitioned table, so this statement fails.",
+									q),
+						   psprintf("CREATE INDEX %s ON ONLY %s (...); then for each partition: CREATE INDEX CONCURRENTLY IF NOT EXISTS <part_idx> ON <partition> (...); ALTER INDEX %s ATTACH PARTITION <part_idx>;",
+									iname, q, iname));
+		if (!stmt->if_not_exists)
+			mo_add_finding(res, MO_RISK_REVIEW, "not_idempotent",
+						   pstrdup("A CREATE INDEX CONCURRENTLY that fails or is cancelled leaves an INVALID index behind, and running the migration again then fails with \"already exists\"."),
+						   psprintf("CREATE %sINDEX CONCURRENTLY IF NOT EXISTS %s ON %s (...); and before a retry drop an invalid leftover: DROP INDEX CONCURRENTLY IF EXISTS %s;",
+									stmt->unique ? "UNIQUE " : "", iname, q, iname));
+		mo_note(res, "CONCURRENTLY builds the index under a ShareUpdateExclusiveLock, which does not block reads or writes.");
+		return;
+	}
+
+	mo_take_lock(res, ShareLock, rel);
+	if (mo_size_gate(st, res, rel))
+		mo_add_finding(res, MO_RISK_DANGEROUS, "create_index_non_concurrent",
+					   psprintf("CREATE INDEX without CONCURRENTLY holds a ShareLock on %s for the whole build, blocking INSERT, UPDATE and DELETE: %s.",
+								q, mo_size_words(st, rel)),
+					   psprintf("CREATE %sINDEX CONCURRENTLY IF NOT EXISTS %s ON %s (...); (outside a transaction block; if it fails, DROP INDEX CONCURRENTLY IF EXISTS %s; and retry)",
+								stmt->unique ? "UNIQUE " : "", iname, q, iname));
+}
+
+/* DROP ...: tables, indexes, schemas. */
+static void
+lint_drop(MoLintState *st, MoStmtResult *res, DropStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->objects)
+	{
+		Node	   *obj = lfirst(lc);
+		RangeVar   *rv;
+		MoRelInfo  *rel;
+
+		switch (stmt->removeType)
+		{
+			case OBJECT_TABLE:
+			case OBJECT_MATVIEW:
+			case OBJECT_FOREIGN_TABLE:
+				if (!IsA(obj, List))
+					break;
+				rv = makeRangeVarFromNameList((List *) obj);
+				rel = mo_relinfo(st, rv);
+				mo_take_lock(res, AccessExclusiveLock, rel);
+				if (rel->is_new)
+				{
+					mo_note(res, "%s.", mo_size_words(st, rel));
+					break;
+				}
+				mo_add_finding(res, MO_RISK_DANGEROUS, "drop_table",
+							   psprintf("DROP %s %s destroys its data irreversibly%s, and every query of the running application that uses it fails.",
+									  stmt->removeType == OBJECT_MATVIEW ? "MATERIALIZED VIEW" :
+										stmt->removeType == OBJECT_FOREIGN_TABLE ? "FOREIGN TABLE" : "TABLE",
+										rel->display,
+										stmt->behavior == DROP_CASCADE ? ", CASCADE also drops the views and foreign keys that depend on it" : ""),
+							   psprintf("Deploy code that no longer uses %s first; keep a copy (ALTER TABLE %s RENAME TO %s; and drop it a release later), and drop foreign keys that reference it beforehand, one ALTER TABLE ... DROP CONSTRAINT each.",
+										rel->display, rel->display,
+										QI(psprintf("%s_old", rv->relname))));
+				break;
+			case OBJECT_INDEX:
+				if (!IsA(obj, List))
+					break;
+				rv = makeRangeVarFromNameList((List *) obj);
+				if (mo_is_new(st, 'i', rv->schemaname, rv->relname))
+				{
+					mo_note(res, "%s is created earlier in this input.",
+							mo_rv_display(rv));
+					break;
+				}
+				{
+					Oid			indexoid = mo_lookup_relid(rv);
+					MoRelInfo  *tab = NULL;
+
+					if (OidIsValid(indexoid) &&
+						get_rel_relkind(indexoid) == RELKIND_INDEX)
+					{
+						Oid			tabid = IndexGetRelation(indexoid, true);
+
+						if (OidIsValid(tabid))
+							tab = mo_relinfo(st, makeRangeVar(get_namespace_name(get_rel_namespace(tabid)),
+															  get_rel_name(tabid), -1));
+					}
+					mo_take_lock(res, stmt->concurrent ? ShareUpdateExclusiveLock :
+								 AccessExclusiveLock, tab);
+				}
+				if (stmt->concurrent)
+				{
+					if (!stmt->missing_ok)
+						mo_add_finding(res, MO_RISK_REVIEW, "not_idempotent",
+									   pstrdup("A DROP INDEX CONCURRENTLY that is interrupted can leave the index INVALID but present; without IF EXISTS a retry of a half-done migration fails."),
+									   psprintf("DROP INDEX CONCURRENTLY IF EXISTS %s;",
+												mo_rv_display(rv)));
+					break;
+				}
+				mo_add_finding(res, MO_RISK_REVIEW, "drop_index_non_concurrent",
+							   psprintf("DROP INDEX %s without CONCURRENTLY takes an AccessExclusiveLock on its table: it waits for every running query on the table and blocks all new ones meanwhile.",
+										mo_rv_display(rv)),
+							   psprintf("DROP INDEX CONCURRENTLY IF EXISTS %s; (outside a transaction block)",
+										mo_rv_display(rv)));
+				break;
+			case OBJECT_SCHEMA:
+				{
+					const char *nsp = strVal(obj);
+
+					if (mo_is_new(st, 'n', NULL, nsp))
+						break;
+					if (stmt->behavior == DROP_CASCADE)
+						mo_take_lock(res, AccessExclusiveLock, NULL);
+					mo_add_finding(res, MO_RISK_DANGEROUS, "drop_schema",
+								   psprintf("DROP SCHEMA %s%s destroys everything in it irreversibly.",
+											QI(nsp), stmt->behavior == DROP_CASCADE ? " CASCADE" : ""),
+								   psprintf("Drop the objects in %s one by one after the application stops using them (DROP TABLE ...; DROP FUNCTION ...;), then DROP SCHEMA %s; without CASCADE so that a forgotten object stops it.",
+											QI(nsp), QI(nsp)));
+				}
+				break;
+			case OBJECT_VIEW:
+			case OBJECT_SEQUENCE:
+				if (IsA(obj, List))
+					mo_take_lock(res, AccessExclusiveLock,
+								 mo_relinfo(st, makeRangeVarFromNameList((List *) obj)));
+				break;
+			case OBJECT_TRIGGER:
+			case OBJECT_POLICY:
+			case OBJECT_RULE:
+				if (IsA(obj, List) && list_length((List *) obj) >= 2)
+					mo_take_lock(res, AccessExclusiveLock,
+								 mo_relinfo(st, makeRangeVarFromNameList(list_truncate(list_copy((List *) obj),
+																					   list_length((List *) obj) - 1))));
+				break;
+			default:
+				break;
+		}
+	}
+}
+
+static void
+lint_rename(MoLintState *st, MoStmtResult *res, RenameStmt *stmt)
+{
+	MoRelInfo  *rel = stmt->relation ? mo_relinfo(st, stmt->relation) : NULL;
+
+	switch (stmt->renameType)
+	{
+		case OBJECT_TABLE:
+		case OBJECT_VIEW:
+		case OBJECT_MATVIEW:
+		case OBJECT_FOREIGN_TABLE:
+			mo_take_lock(res, AccessExclusiveLock, rel);
+			if (rel->is_new)
+			{
+				mo_remember_new(st, 'r', stmt->relation->schemaname, stmt->newname);
+				break;
+			}
+			mo_add_finding(res, MO_RISK_DANGEROUS, "rename_table",
+						   psprintf("Renaming %s to %s breaks every query of the running application that uses the old name, from the moment the transaction commits.",
+									rel->display, QI(stmt->newname)),
+						   psprintf("Rename in two deploys: ALTER TABLE %s RENAME TO %s; CREATE VIEW %s AS SELECT * FROM %s; (in one transaction; a simple view is updatable), deploy code that uses %s, then DROP VIEW %s;",
+									rel->display, QI(stmt->newname), rel->display,
+									QI(stmt->newname), QI(stmt->newname), rel->display));
+			break;
+		case OBJECT_COLUMN:
+			mo_take_lock(res, AccessExclusiveLock, rel);
+			if (rel == NULL || rel->is_new)
+				break;
+			mo_add_finding(res, MO_RISK_DANGEROUS, "rename_column",
+						   psprintf("Renaming column %s of %s to %s breaks every query of the running application that names the old column.",
+									QI(stmt->subname), rel->display, QI(stmt->newname)),
+						   psprintf("ALTER TABLE %s ADD COLUMN %s <type>; a trigger that copies %s into %s on INSERT/UPDATE; backfill in batches; deploy code that uses %s; then ALTER TABLE %s DROP COLUMN %s;",
+									rel->display, QI(stmt->newname), QI(stmt->subname),
+									QI(stmt->newname), QI(stmt->newname),
+									rel->display, QI(stmt->subname)));
+			break;
+		case OBJECT_SCHEMA:
+			if (mo_is_new(st, 'n', NULL, stmt->subname))
+				break;
+			mo_add_finding(res, MO_RISK_DANGEROUS, "rename_schema",
+						   psprintf("Renaming schema %s breaks every query and search_path of the running application that names it.",
+									QI(stmt->subname)),
+						   psprintf("CREATE SCHEMA %s; move objects one by one with ALTER TABLE ... SET SCHEMA %s; behind views left in %s, then drop the views once nothing uses them.",
+									QI(stmt->newname), QI(stmt->newname), QI(stmt->subname)));
+			break;
+		case OBJECT_INDEX:
+			mo_take_lock(res, ShareUpdateExclusiveLock, NULL);
+			break;
+		case OBJECT_TABCONSTRAINT:
+		case OBJECT_TRIGGER:
+		case OBJECT_POLICY:
+		case OBJECT_RULE:
+			if (rel)
+				mo_take_lock(res, AccessExclusiveLock, rel);
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+lint_truncate(MoLintState *st, MoStmtResult *res, TruncateStmt *stmt)
+{
+	ListCell   *lc;
+	StringInfoData names;
+	bool		any = false;
+
+	initStringInfo(&names);
+	foreach(lc, stmt->relations)
+	{
+		MoRelInfo  *rel = mo_relinfo(st, lfirst(lc));
+
+		mo_take_lock(res, AccessExclusiveLock, rel);
+		res->rewrites = true;
+		if (rel->is_new)
+			continue;
+		if (names.len > 0)
+			appendStringInfoString(&names, ", ");
+		appendStringInfoString(&names, rel->display);
+		any = true;
+	}
+	if (!any)
+	{
+		mo_note(res, "Every table truncated here is created earlier in this input.");
+		return;
+	}
+	mo_add_finding(res, MO_RISK_DANGEROUS, "truncate",
+				   psprintf("TRUNCATE %s deletes every row irreversibly, under an AccessExclusiveLock; it is not MVCC-safe: concurrent transactions with older snapshots see the table empty.",
+							names.data),
+				   psprintf("Delete in batches instead: DELETE FROM %s WHERE <key> IN (SELECT <key> FROM %s LIMIT 10000); repeated, one transaction each, after taking a backup of the rows you need.",
+							names.data, names.data));
+	if (stmt->behavior == DROP_CASCADE)
+		mo_add_finding(res, MO_RISK_DANGEROUS, "truncate_cascade",
+					   psprintf("TRUNCATE ... CASCADE also empties every table with a foreign key to %s, and theirs, recursively, which the statement does not name.",
+								names.data),
+					   psprintf("Name every table to empty explicitly: TRUNCATE %s, <referencing tables>; without CASCADE, so that a forgotten one makes it fail.",
+								names.data));
+}
+
+static void
+lint_vacuum(MoLintState *st, MoStmtResult *res, VacuumStmt *stmt)
+{
+	ListCell   *lc;
+	bool		full = false;
+	bool		fired = false;
+
+	foreach(lc, stmt->options)
+	{
+		DefElem    *opt = lfirst(lc);
+
+		if (strcmp(opt->defname, "full") == 0 && defGetBoolean(opt))
+			full = true;
+	}
+	if (!full)
+	{
+		mo_take_lock(res, ShareUpdateExclusiveLock, NULL);
+		return;
+	}
+	res->rewrites = true;
+	if (stmt->rels == NIL)
+	{
+		mo_take_lock(res, AccessExclusiveLock, NULL);
+		res->long_running = true;
+		mo_add_finding(res, MO_RISK_DANGEROUS, "vacuum_full",
+					   pstrdup("VACUUM FULL without a table rewrites every table of the database, each under an AccessExclusiveLock that blocks reads and writes for the whole copy."),
+					   pstrdup("Use plain VACUUM (which takes a ShareUpdateExclusiveLock) for routine cleanup, and pg_repack --table=<table> for the tables that really need compacting."));
+		return;
+	}
+	foreach(lc, stmt->rels)
+	{
+		VacuumRelation *vr = lfirst(lc);
+		MoRelInfo  *rel;
+
+		if (vr->relation == NULL)
+			continue;
+		rel = mo_relinfo(st, vr->relation);
+		mo_take_lock(res, AccessExclusiveLock, rel);
+		if (!fired && mo_size_gate(st, res, rel))
+		{
+			fired = true;
+			mo_add_finding(res, MO_RISK_DANGEROUS, "vacuum_full",
+						   psprintf("VACUUM FULL rewrites %s under an AccessExclusiveLock, blocking reads and writes for the whole copy: %s.",
+									rel->display, mo_size_words(st, rel)),
+						   psprintf("pg_repack --table=%s (rebuilds online, with only brief locks); or plain VACUUM %s; if reclaiming space for reuse is enough.",
+									rel->display, rel->display));
+		}
+	}
+}
+
+static void
+lint_cluster(MoLintState *st, MoStmtResult *res, ClusterStmt *stmt)
+{
+	MoRelInfo  *rel;
+
+	res->rewrites = true;
+	if (stmt->relation == NULL)
+	{
+		mo_take_lock(res, AccessExclusiveLock, NULL);
+		res->long_running = true;
+		mo_add_finding(res, MO_RISK_DANGEROUS, "cluster",
+					   pstrdup("CLUSTER without a table rewrites every previously clustered table of the database, each under an AccessExclusiveLock."),
+					   pstrdup("pg_repack --order-by=<columns> --table=<table>, table by table, which rewrites online."));
+		return;
+	}
+	rel = mo_relinfo(st, stmt->relation);
+	mo_take_lock(res, AccessExclusiveLock, rel);
+	if (mo_size_gate(st, res, rel))
+		mo_add_finding(res, MO_RISK_DANGEROUS, "cluster",
+					   psprintf("CLUSTER rewrites %s in index order under an AccessExclusiveLock, blocking reads and writes for the whole copy: %s.",
+								rel->display, mo_size_words(st, rel)),
+					   psprintf("pg_repack --table=%s --order-by=<columns> (online).",
+								rel->display));
+}
+
+static void
+lint_lock(MoLintState *st, MoStmtResult *res, LockStmt *stmt)
+{
+	ListCell   *lc;
+	bool		existing = false;
+	StringInfoData names;
+
+	initStringInfo(&names);
+	foreach(lc, stmt->relations)
+	{
+		MoRelInfo  *rel = mo_relinfo(st, lfirst(lc));
+
+		mo_take_lock(res, stmt->mode, rel);
+		if (rel->is_new)
+			continue;
+		existing = true;
+		if (names.len > 0)
+			appendStringInfoString(&names, ", ");
+		appendStringInfoString(&names, rel->display);
+	}
+	if (!existing || stmt->mode < ShareUpdateExclusiveLock)
+		return;
+	mo_add_finding(res, stmt->mode >= ExclusiveLock ? MO_RISK_DANGEROUS : MO_RISK_REVIEW,
+				   "lock_table",
+				   psprintf("LOCK TABLE %s IN %s MODE holds the lock until the transaction ends, blocking %s for as long as the rest of the migration takes.",
+							names.data, mo_lint_lock_name(stmt->mode),
+							stmt->mode >= AccessExclusiveLock ? "every read and write" :
+							stmt->mode >= ShareLock ? "every write" :
+							"other schema changes and VACUUM"),
+				   psprintf("Do without the explicit lock (each statement takes the lock it needs), or keep the transaction to the few statements that need it: SET LOCAL lock_timeout = '2s'; LOCK TABLE %s IN %s MODE NOWAIT; ... COMMIT;",
+							names.data, mo_lint_lock_name(stmt->mode)));
+}
+
+static void
+lint_reindex(MoLintState *st, MoStmtResult *res, ReindexStmt *stmt)
+{
+	ListCell   *lc;
+	bool		concurrent = false;
+	MoRelInfo  *rel = NULL;
+
+	foreach(lc, stmt->params)
+	{
+		DefElem    *opt = lfirst(lc);
+
+		if (strcmp(opt->defname, "concurrently") == 0 && defGetBoolean(opt))
+			concurrent = true;
+	}
+	res->scans = true;
+	if (concurrent)
+	{
+		mo_take_lock(res, ShareUpdateExclusiveLock, NULL);
+		return;
+	}
+	if (stmt->kind == REINDEX_OBJECT_TABLE || stmt->kind == REINDEX_OBJECT_INDEX)
+	{
+		RangeVar   *rv = stmt->relation;
+
+		if (stmt->kind == REINDEX_OBJECT_INDEX)
+		{
+			Oid			indexoid = mo_lookup_relid(rv);
+			Oid			tabid = OidIsValid(indexoid) ?
+				IndexGetRelation(indexoid, true) : InvalidOid;
+
+			if (OidIsValid(tabid))
+				rv = makeRangeVar(get_namespace_name(get_rel_namespace(tabid)),
+								  get_rel_name(tabid), -1);
+		}
+		rel = mo_relinfo(st, rv);
+		mo_take_lock(res, AccessExclusiveLock, rel);
+		if (!mo_size_gate(st, res, rel))
+			return;
+	}
+	else
+	{
+		mo_take_lock(res, AccessExclusiveLock, NULL);
+		res->long_running = true;
+	}
+	mo_add_finding(res, MO_RISK_DANGEROUS, "reindex_non_concurrent",
+				   psprintf("REINDEX without CONCURRENTLY blocks writes to %s (ShareLock) and every query that would use the index (AccessExclusiveLock on it) for the whole rebuild%s%s.",
+							rel ? rel->display : "each table", rel ? ": " : "",
+							rel ? mo_size_words(st, rel) : ""),
+				   psprintf("REINDEX %s CONCURRENTLY %s; (outside a transaction block)",
+							stmt->kind == REINDEX_OBJECT_INDEX ? "INDEX" :
+							stmt->kind == REINDEX_OBJECT_TABLE ? "TABLE" :
+							stmt->kind == REINDEX_OBJECT_SCHEMA ? "SCHEMA" : "DATABASE",
+							stmt->relation ? mo_rv_display(stmt->relation) :
+							(stmt->name ? QI(stmt->name) : "")));
+}
+
+static void
+lint_dml(MoLintState *st, MoStmtResult *res, RangeVar *rv, Node *where,
+		 bool update)
+{
+	MoRelInfo  *rel = mo_relinfo(st, rv);
+
+	mo_take_lock(res, RowExclusiveLock, rel);
+	if (where != NULL || rel->is_new)
+		return;
+	if (mo_size_class(st, rel) != MO_SIZE_LARGE &&
+		mo_size_class(st, rel) != MO_SIZE_UNKNOWN)
+	{
+		mo_note(res, "%s.", mo_size_words(st, rel));
+		return;
+	}
+	mo_add_finding(res, MO_RISK_REVIEW, "dml_without_where",
+				   psprintf("%s without WHERE touches every row of %s in one transaction: it locks all of them until commit, bloats the table and its indexes, and may stall replicas: %s.",
+							update ? "UPDATE" : "DELETE", rel->display,
+							mo_size_words(st, rel)),
+				   update ?
+				   psprintf("Batch by key, one transaction per batch: UPDATE %s SET ... WHERE <key> >= $1 AND <key> < $1 + 10000; looping over the key range (pause between batches), outside the DDL transaction.",
+							rel->display) :
+				   psprintf("Batch by key, one transaction per batch: DELETE FROM %s WHERE <key> IN (SELECT <key> FROM %s LIMIT 10000); repeated until no row is left; or TRUNCATE if the whole table may go at once.",
+							rel->display, rel->display));
+}
+
+static void
+lint_select_locks(MoLintState *st, MoStmtResult *res, SelectStmt *stmt)
+{
+	if (stmt == NULL)
+		return;
+	if (stmt->op != SETOP_NONE)
+	{
+		lint_select_locks(st, res, stmt->larg);
+		lint_select_locks(st, res, stmt->rarg);
+		return;
+	}
+	if (stmt->fromClause != NIL)
+		mo_take_lock(res, stmt->lockingClause ? RowShareLock : AccessShareLock,
+					 NULL);
+}
+
+static void
+lint_alter_enum(MoLintState *st, MoStmtResult *res, AlterEnumStmt *stmt)
+{
+	char	   *tname = NameListToQuotedString(stmt->typeName);
+	char	   *last = strVal(llast(stmt->typeName));
+	char	   *schema = list_length(stmt->typeName) > 1 ?
+		strVal(linitial(stmt->typeName)) : NULL;
+
+	if (mo_is_new(st, 't', schema, last))
+	{
+		mo_note(res, "Type %s is created earlier in this input.", tname);
+		return;
+	}
+	if (stmt->oldVal)
+	{
+		mo_add_finding(res, MO_RISK_DANGEROUS, "enum_rename_value",
+					   psprintf("Renaming value '%s' of %s breaks every query and every application check that uses the old label.",
+								stmt->oldVal, tname),
+					   psprintf("ALTER TYPE %s ADD VALUE IF NOT EXISTS '%s' AFTER '%s'; deploy code that accepts both; UPDATE the rows in batches; stop using '%s'.",
+								tname, stmt->newVal, stmt->oldVal, stmt->oldVal));
+		return;
+	}
+	if (stmt->newValNeighbor == NULL || st->in_block)
+		mo_add_finding(res, MO_RISK_REVIEW, "enum_add_value",
+					   psprintf("ALTER TYPE %s ADD VALUE '%s'%s%s: code that reads the column must handle the new label before any row carries it.",
+								tname, stmt->newVal,
+								stmt->newValNeighbor == NULL ? " appends the value at the end of the sort order" : "",
+								st->in_block ? "; inside a transaction block the new value cannot be used until COMMIT" : ""),
+					   psprintf("ALTER TYPE %s ADD VALUE IF NOT EXISTS '%s' %s '%s'; in its own transaction, before the deploy that writes it.",
+								tname, stmt->newVal,
+								stmt->newValNeighbor && stmt->newValIsAfter ? "AFTER" : "BEFORE",
+								stmt->newValNeighbor ? stmt->newValNeighbor : "<existing value>"));
+	else
+		mo_note(res, "Adding an enum value with an explicit position, outside a transaction block, takes no table lock.");
+}
+
+static void
+lint_alter_domain(MoLintState *st, MoStmtResult *res, AlterDomainStmt *stmt)
+{
+	char	   *dname = NameListToQuotedString(stmt->typeName);
+	char	   *last = strVal(llast(stmt->typeName));
+	char	   *schema = list_length(stmt->typeName) > 1 ?
+		strVal(linitial(stmt->typeName)) : NULL;
+	Constraint *c = (stmt->subtype == 'C' && stmt->def && IsA(stmt->def, Constraint)) ?
+		(Constraint *) stmt->def : NULL;
+
+	if (stmt->subtype != 'C' && stmt->subtype != 'O')
+		return;
+	if (mo_is_new(st, 't', schema, last))
+		return;
+	if (c && c->skip_validation)
+	{
+		mo_note(res, "ALTER DOMAIN ADD CONSTRAINT ... NOT VALID checks only new values.");
+		return;
+	}
+	mo_take_lock(res, ShareLock, NULL);
+	res->scans = true;
+	res->long_running = true;
+	mo_add_finding(res, MO_RISK_DANGEROUS, "alter_domain_add_constraint",
+				   psprintf("ALTER DOMAIN %s %s checks every column of every table that uses the domain, each under a ShareLock that blocks writes for the whole scan.",
+							dname, c ? "ADD CONSTRAINT" : "SET NOT NULL"),
+				   psprintf("ALTER DOMAIN %s ADD CONSTRAINT <name> CHECK (...) NOT VALID; then, in a separate transaction, ALTER DOMAIN %s VALIDATE CONSTRAINT <name>; or put the CHECK on the columns (ADD CONSTRAINT ... NOT VALID + VALIDATE).",
+							dname, dname));
+}
+
+static void
+lint_refresh(MoLintState *st, MoStmtResult *res, RefreshMatViewStmt *stmt)
+{
+	MoRelInfo  *rel = mo_relinfo(st, stmt->relation);
+
+	if (stmt->concurrent)
+	{
+		mo_take_lock(res, ExclusiveLock, rel);
+		res->scans = true;
+		mo_note(res, "REFRESH ... CONCURRENTLY takes an ExclusiveLock, which still allows reads.");
+		return;
+	}
+	mo_take_lock(res, AccessExclusiveLock, rel);
+	res->rewrites = true;
+	if (mo_size_gate(st, res, rel))
+		mo_add_finding(res, MO_RISK_DANGEROUS, "refresh_matview_non_concurrent",
+					   psprintf("REFRESH MATERIALIZED VIEW without CONCURRENTLY rebuilds %s under an AccessExclusiveLock: every read of it waits for the whole refresh: %s.",
+								rel->display, mo_size_words(st, rel)),
+					   psprintf("CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS <name> ON %s (<key>); once; then REFRESH MATERIALIZED VIEW CONCURRENTLY %s;",
+								rel->display, rel->display));
+}
+
+/*
+ * ---------------------------------------------------------------------
+ * Entry points.
+ * ---------------------------------------------------------------------
+ */
+
+/* mo_lint_prepass - facts about the whole input, before any statement. */
+void
+mo_lint_prepass(MoLintState *st, List *stmts)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmts)
+	{
+		Node	   *n = lfirst(lc);
+
+		if (IsA(n, IndexStmt) && ((IndexStmt *) n)->relation)
+			st->input_indexes = lappend(st->input_indexes, n);
+	}
+}
+
+/*
+ * mo_lint_transaction_rules - the rules about the shape of the input's
+ * transactions, and the session settings it changes; run before the
+ * statement's own analysis, outside the subtransaction.
+ */
+void
+mo_lint_transaction_rules(MoLintState *st, MoStmtResult *res, Node *stmt)
+{
+	const char *toplevel = mo_lint_toplevel_reason(stmt);
+
+	if (st->in_block && toplevel)
+		mo_add_finding(res, MO_RISK_REVIEW, "in_transaction_block",
+					   psprintf("%s cannot run inside a transaction block, and this one follows the BEGIN of statement %d: the migration fails here.",
+								toplevel, st->block_stmtno),
+					   psprintf("COMMIT; before it, run the %s on its own (most migration tools need a \"no transaction\" marker for it), then BEGIN; again if needed.",
+								toplevel));
+
+	if (st->in_block && st->block_locks != NIL && !IsA(stmt, TransactionStmt))
+	{
+		MoBlockLock *bl = linitial(st->block_locks);
+
+		mo_add_finding(res, MO_RISK_REVIEW, "lock_held_across_statements",
+					   psprintf("Statement %d took an AccessExclusiveLock on %s in this transaction; it is held while this statement runs, so every query on %s waits until COMMIT.",
+								bl->stmtno, quote_identifier(bl->relname),
+								quote_identifier(bl->relname)),
+					   psprintf("COMMIT; right after statement %d, and run this one in its own transaction.",
+								bl->stmtno));
+	}
+
+	if (IsA(stmt, TransactionStmt))
+	{
+		TransactionStmt *ts = (TransactionStmt *) stmt;
+
+		switch (ts->kind)
+		{
+			case TRANS_STMT_BEGIN:
+			case TRANS_STMT_START:
+				if (st->in_block)
+					mo_add_finding(res, MO_RISK_REVIEW, "transaction_nesting",
+								   psprintf("BEGIN inside the transaction opened by statement %d: PostgreSQL has no nested transactions, it only warns, and the inner COMMIT commits everything.",
+											st->block_stmtno),
+								   pstrdup("Remove the inner BEGIN (use SAVEPOINT name; ... RELEASE SAVEPOINT name; for a nested unit)."));
+				else
+				{
+					st->in_block = true;
+					st->block_stmtno = res->stmtno;
+					st->block_locks = NIL;
+				}
+				break;
+			case TRANS_STMT_COMMIT:
+			case TRANS_STMT_ROLLBACK:
+			case TRANS_STMT_PREPARE:
+				if (!st->in_block)
+					mo_add_finding(res, MO_RISK_REVIEW, "transaction_nesting",
+								   psprintf("%s without a BEGIN in this input: it does nothing here (only a warning), or ends a transaction that the migration tool opened.",
+											ts->kind == TRANS_STMT_ROLLBACK ? "ROLLBACK" : "COMMIT"),
+								   pstrdup("Remove it, or add the matching BEGIN; at the start of the migration."));
+				else
+				{
+					ListCell   *lc;
+
+					st->in_block = false;
+					st->block_locks = NIL;
+					if (st->lock_timeout_local)
+						st->lock_timeout_set = st->session_lock_timeout;
+					if (st->statement_timeout_local)
+						st->statement_timeout_set = st->session_statement_timeout;
+					st->lock_timeout_local = false;
+					st->statement_timeout_local = false;
+					foreach(lc, st->constraints)
+						((MoInputConstraint *) lfirst(lc))->in_block = false;
+				}
+				break;
+			default:
+				break;
+		}
+	}
+	else if (IsA(stmt, VariableSetStmt))
+	{
+		VariableSetStmt *vs = (VariableSetStmt *) stmt;
+		bool		is_lock;
+
+		if (vs->name == NULL)
+			return;
+		is_lock = strcmp(vs->name, "lock_timeout") == 0;
+		if (is_lock || strcmp(vs->name, "statement_timeout") == 0)
+		{
+			bool		on = false;
+
+			if (vs->kind == VAR_SET_VALUE && vs->args != NIL &&
+				IsA(linitial(vs->args), A_Const))
+			{
+				A_Const    *ac = linitial(vs->args);
+				int			ms = 0;
+
+				if (IsA(&ac->val, Integer))
+					on = intVal(&ac->val) != 0;
+				else if (IsA(&ac->val, String))
+					on = parse_int(strVal(&ac->val), &ms, GUC_UNIT_MS, NULL) &&
+						ms != 0;
+				else
+					on = true;
+			}
+			if (vs->is_local && !st->in_block)
+				return;			/* SET LOCAL outside a block does nothing */
+			if (is_lock)
+			{
+				st->lock_timeout_set = on;
+				if (vs->is_local)
+					st->lock_timeout_local = true;
+				else
+					st->session_lock_timeout = on;
+			}
+			else
+			{
+				st->statement_timeout_set = on;
+				if (vs->is_local)
+					st->statement_timeout_local = true;
+				else
+					st->session_statement_timeout = on;
+			}
+		}
+	}
+}
+
+/*
+ * mo_lint_statement - the statement's own analysis: lock, rewrite, scan
+ * and the findings of the rules for its kind.
+ */
+void
+mo_lint_statement(MoLintState *st, MoStmtResult *res, Node *stmt)
+{
+	check_stack_depth();
+
+	switch (nodeTag(stmt))
+	{
+		case T_AlterTableStmt:
+			mo_lint_alter_table(st, res, (AlterTableStmt *) stmt);
+			break;
+		case T_CreateStmt:
+			{
+				CreateStmt *cs = (CreateStmt *) stmt;
+
+				mo_lint_create_table(st, res, cs);
+				mo_remember_new(st, 'r', cs->relation->schemaname,
+								cs->relation->relname);
+			}
+			break;
+		case T_CreateTableAsStmt:
+			{
+				CreateTableAsStmt *ct = (CreateTableAsStmt *) stmt;
+
+				mo_take_lock(res, AccessShareLock, NULL);
+				mo_remember_new(st, 'r', ct->into->rel->schemaname,
+								ct->into->rel->relname);
+				mo_note(res, "New relation, filled from a query that only reads (AccessShareLock).");
+			}
+			break;
+		case T_ViewStmt:
+			{
+				ViewStmt   *vs = (ViewStmt *) stmt;
+				MoRelInfo  *rel = mo_relinfo(st, vs->view);
+
+				if (vs->replace && OidIsValid(rel->relid))
+					mo_take_lock(res, AccessExclusiveLock, rel);
+				else
+					mo_take_lock(res, AccessShareLock, NULL);
+				mo_remember_new(st, 'r', vs->view->schemaname, vs->view->relname);
+			}
+			break;
+		case T_CreateSeqStmt:
+			mo_remember_new(st, 'r', ((CreateSeqStmt *) stmt)->sequence->schemaname,
+							((CreateSeqStmt *) stmt)->sequence->relname);
+			break;
+		case T_CreateSchemaStmt:
+			if (((CreateSchemaStmt *) stmt)->schemaname)
+				mo_remember_new(st, 'n', NULL,
+								((CreateSchemaStmt *) stmt)->schemaname);
+			break;
+		case T_IndexStmt:
+			lint_create_index(st, res, (IndexStmt *) stmt);
+			break;
+		case T_DropStmt:
+			lint_drop(st, res, (DropStmt *) stmt);
+			break;
+		case T_RenameStmt:
+			lint_rename(st, res, (RenameStmt *) stmt);
+			break;
+		case T_AlterObjectSchemaStmt:
+			{
+				AlterObjectSchemaStmt *as = (AlterObjectSchemaStmt *) stmt;
+
+				if (as->relation &&
+					(as->objectType == OBJECT_TABLE || as->objectType == OBJECT_VIEW ||
+					 as->objectType == OBJECT_MATVIEW ||
+					 as->objectType == OBJECT_FOREIGN_TABLE))
+				{
+					MoRelInfo  *rel = mo_relinfo(st, as->relation);
+
+					mo_take_lock(res, AccessExclusiveLock, rel);
+					if (rel->is_new)
+						break;
+					mo_add_finding(res, MO_RISK_DANGEROUS, "rename_table",
+								   psprintf("Moving %s to schema %s breaks every query of the running application that names it with the old schema or finds it through search_path.",
+											rel->display, QI(as->newschema)),
+								   psprintf("ALTER TABLE %s SET SCHEMA %s; CREATE VIEW %s AS SELECT * FROM %s.%s; (in one transaction), deploy code that uses the new name, then DROP VIEW %s;",
+											rel->display, QI(as->newschema), rel->display,
+											QI(as->newschema), QI(as->relation->relname),
+											rel->display));
+				}
+			}
+			break;
+		case T_TruncateStmt:
+			lint_truncate(st, res, (TruncateStmt *) stmt);
+			break;
+		case T_VacuumStmt:
+			lint_vacuum(st, res, (VacuumStmt *) stmt);
+			break;
+		case T_ClusterStmt:
+			lint_cluster(st, res, (ClusterStmt *) stmt);
+			break;
+		case T_LockStmt:
+			lint_lock(st, res, (LockStmt *) stmt);
+			break;
+		case T_ReindexStmt:
+			lint_reindex(st, res, (ReindexStmt *) stmt);
+			break;
+		case T_UpdateStmt:
+			lint_dml(st, res, ((UpdateStmt *) stmt)->relation,
+					 ((UpdateStmt *) stmt)->whereClause, true);
+			break;
+		case T_DeleteStmt:
+			lint_dml(st, res, ((DeleteStmt *) stmt)->relation,
+					 ((DeleteStmt *) stmt)->whereClause, false);
+			break;
+		case T_InsertStmt:
+			mo_take_lock(res, RowExclusiveLock,
+						 mo_relinfo(st, ((InsertStmt *) stmt)->relation));
+			break;
+		case T_MergeStmt:
+			mo_take_lock(res, RowExclusiveLock,
+						 mo_relinfo(st, ((MergeStmt *) stmt)->relation));
+			break;
+		case T_SelectStmt:
+			lint_select_locks(st, res, (SelectStmt *) stmt);
+			break;
+		case T_CopyStmt:
+			{
+				CopyStmt   *cs = (CopyStmt *) stmt;
+
+				if (cs->relation)
+					mo_take_lock(res, cs->is_from ? RowExclusiveLock : AccessShareLock,
+								 mo_relinfo(st, cs->relation));
+			}
+			break;
+		case T_CreateEnumStmt:
+			{
+				CreateEnumStmt *ce = (CreateEnumStmt *) stmt;
+
+				mo_remember_new(st, 't', list_length(ce->typeName) > 1 ?
+								strVal(linitial(ce->typeName)) : NULL,
+								strVal(llast(ce->typeName)));
+				mo_add_finding(res, MO_RISK_REVIEW, "create_enum",
+							   psprintf("Enum %s: adding a value later cannot be used in the same transaction, values can never be removed, and renaming one breaks readers.",
+										NameListToQuotedString(ce->typeName)),
+							   pstrdup("A lookup table with a foreign key (CREATE TABLE <name>_values (value text PRIMARY KEY); ... REFERENCES <name>_values) or a text column with a CHECK (... IN (...)) constraint, which NOT VALID + VALIDATE can change online."));
+			}
+			break;
+		case T_AlterEnumStmt:
+			lint_alter_enum(st, res, (AlterEnumStmt *) stmt);
+			break;
+		case T_CreateDomainStmt:
+			{
+				CreateDomainStmt *cd = (CreateDomainStmt *) stmt;
+
+				mo_remember_new(st, 't', list_length(cd->domainname) > 1 ?
+								strVal(linitial(cd->domainname)) : NULL,
+								strVal(llast(cd->domainname)));
+				if (mo_find_constraint(cd->constraints, CONSTR_CHECK))
+					mo_add_finding(res, MO_RISK_REVIEW, "create_domain_check",
+								   psprintf("Domain %s has a CHECK constraint: changing it later re-checks every column of every table that uses the domain under a ShareLock.",
+											NameListToQuotedString(cd->domainname)),
+								   pstrdup("Put the CHECK constraint on the columns instead (ALTER TABLE ... ADD CONSTRAINT ... CHECK (...) NOT VALID; then VALIDATE), which can be changed table by table."));
+			}
+			break;
+		case T_AlterDomainStmt:
+			lint_alter_domain(st, res, (AlterDomainStmt *) stmt);
+			break;
+		case T_AlterSystemStmt:
+			mo_add_finding(res, MO_RISK_DANGEROUS, "alter_system",
+						   pstrdup("ALTER SYSTEM changes the configuration of the whole cluster (postgresql.auto.conf), for every database and application, at the next reload or restart."),
+						   pstrdup("Make configuration changes through the server's configuration management, reviewed separately from schema migrations; for one database or role use ALTER DATABASE ... SET / ALTER ROLE ... SET."));
+			break;
+		case T_AlterDatabaseSetStmt:
+		case T_AlterRoleSetStmt:
+			mo_add_finding(res, MO_RISK_REVIEW, "alter_role_set",
+						   psprintf("%s ... SET applies only to sessions that start afterwards: pooled connections keep the old value until they reconnect, so sessions disagree for a while.",
+									IsA(stmt, AlterDatabaseSetStmt) ? "ALTER DATABASE" : "ALTER ROLE"),
+						   pstrdup("Set the value explicitly where it matters (SET LOCAL in the transaction, or in the connection string), and recycle the pool's connections after the change."));
+			break;
+		case T_DropdbStmt:
+			mo_add_finding(res, MO_RISK_DANGEROUS, "drop_database",
+						   psprintf("DROP DATABASE %s destroys the whole database irreversibly.",
+									QI(((DropdbStmt *) stmt)->dbname)),
+						   pstrdup("Never from a migration: take a backup (pg_dump -Fc), and drop it by hand after every client is gone."));
+			break;
+		case T_RefreshMatViewStmt:
+			lint_refresh(st, res, (RefreshMatViewStmt *) stmt);
+			break;
+		case T_CreateFunctionStmt:
+			mo_remember_function(st, (CreateFunctionStmt *) stmt);
+			break;
+		case T_CreateTrigStmt:
+			mo_take_lock(res, ShareRowExclusiveLock,
+						 mo_relinfo(st, ((CreateTrigStmt *) stmt)->relation));
+			break;
+		case T_CreatePolicyStmt:
+			mo_take_lock(res, AccessExclusiveLock,
+						 mo_relinfo(st, ((CreatePolicyStmt *) stmt)->table));
+			break;
+		case T_AlterPolicyStmt:
+			mo_take_lock(res, AccessExclusiveLock,
+						 mo_relinfo(st, ((AlterPolicyStmt *) stmt)->table));
+			break;
+		case T_RuleStmt:
+			mo_take_lock(res, AccessExclusiveLock,
+						 mo_relinfo(st, ((RuleStmt *) stmt)->relation));
+			break;
+		case T_CommentStmt:
+			{
+				CommentStmt *cs = (CommentStmt *) stmt;
+
+				if (cs->objtype == OBJECT_TABLE || cs->objtype == OBJECT_COLUMN)
+					mo_take_lock(res, ShareUpdateExclusiveLock, NULL);
+			}
+			break;
+		case T_CreateStatsStmt:
+			mo_take_lock(res, ShareUpdateExclusiveLock, NULL);
+			break;
+		case T_AlterSeqStmt:
+			mo_take_lock(res, ShareRowExclusiveLock,
+						 mo_relinfo(st, ((AlterSeqStmt *) stmt)->sequence));
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * mo_lint_after_statement - rules that need the statement's lock and the
+ * settings in effect: lock_timeout and statement_timeout, and the locks a
+ * BEGIN block accumulates.
+ */
+void
+mo_lint_after_statement(MoLintState *st, MoStmtResult *res, Node *stmt)
+{
+	if (res->lock >= ShareLock && res->lock_on_existing &&
+		!st->lock_timeout_set)
+		mo_add_finding(res, MO_RISK_REVIEW, "lock_timeout_missing",
+					   psprintf("No lock_timeout is set: if a long transaction holds a lock on %s, this statement waits for its %s, and every query on the table queues behind it, for as long as it waits.",
+								res->lock_relname ? quote_identifier(res->lock_relname) : "the table",
+								mo_lint_lock_name(res->lock)),
+					   pstrdup("SET lock_timeout = '2s'; before the statement (SET LOCAL inside a transaction), and retry the migration when it times out."));
+
+	if ((res->rewrites || res->scans) && res->long_running &&
+		res->lock >= ShareLock && res->lock_on_existing &&
+		!st->statement_timeout_set)
+		mo_add_finding(res, MO_RISK_REVIEW, "statement_timeout_missing",
+					   pstrdup("No statement_timeout is set: the scan or rewrite under this lock runs for as long as the table needs, with nothing to stop it."),
+					   pstrdup("SET statement_timeout = '5min'; (or a bound that fits your maintenance window) before the statement."));
+
+	if (st->in_block && res->lock == AccessExclusiveLock &&
+		res->lock_on_existing && res->lock_relname &&
+		!IsA(stmt, TransactionStmt))
+	{
+		MoBlockLock *bl = palloc(sizeof(MoBlockLock));
+
+		bl->relname = pstrdup(res->lock_relname);
+		bl->stmtno = res->stmtno;
+		bl->altered = IsA(stmt, AlterTableStmt);
+		st->block_locks = lappend(st->block_locks, bl);
+	}
+}
