@@ -152,6 +152,7 @@ extern void mo_lint_alter_table(MoLintState *st, MoStmtResult *res,
 								AlterTableStmt *stmt);
 extern void mo_lint_create_table(MoLintState *st, MoStmtResult *res,
 								 CreateStmt *stmt);
+extern char *mo_name_list(List *names);
 extern bool mo_size_gate(MoLintState *st, MoStmtResult *res, MoRelInfo *rel);
 extern Constraint *mo_find_constraint(List *constraints, ConstrType type);
 extern char *mo_constraint_name(const char *relname, const char *col,

@@ -233,6 +233,25 @@ mo_constraint_name(const char *relname, const char *col, const char *suffix)
 	return name;
 }
 
+/* A list of String column names, quoted and comma separated, or "...". */
+char *
+mo_name_list(List *names)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	if (names == NIL)
+		return pstrdup("...");
+	initStringInfo(&buf);
+	foreach(lc, names)
+	{
+		if (buf.len > 0)
+			appendStringInfoString(&buf, ", ");
+		appendStringInfoString(&buf, quote_identifier(strVal(lfirst(lc))));
+	}
+	return buf.data;
+}
+
 /*
  * ---------------------------------------------------------------------
  * Column definitions: style rules shared by CREATE TABLE, ADD COLUMN and
@@ -400,8 +419,12 @@ lint_add_constraint(MoLintState *st, MoStmtResult *res, MoRelInfo *rel,
 					mo_add_finding(res, MO_RISK_DANGEROUS, "add_foreign_key_validated",
 								   psprintf("Adding a FOREIGN KEY without NOT VALID scans %s to validate every row under a ShareRowExclusiveLock on %s and on %s, blocking writes to both: %s.",
 											q, q, pk, mo_size_words(st, rel)),
-								   psprintf("ALTER TABLE %s ADD CONSTRAINT %s FOREIGN KEY (...) REFERENCES %s (...) NOT VALID; then, in a separate transaction: ALTER TABLE %s VALIDATE CONSTRAINT %s;",
-											q, QI(cname), pk, q, QI(cname)));
+								   psprintf("ALTER TABLE %s ADD CONSTRAINT %s FOREIGN KEY (%s) REFERENCES %s%s%s%s NOT VALID; then, in a separate transaction: ALTER TABLE %s VALIDATE CONSTRAINT %s;",
+											q, QI(cname), mo_name_list(c->fk_attrs), pk,
+											c->pk_attrs ? " (" : "",
+											c->pk_attrs ? mo_name_list(c->pk_attrs) : "",
+											c->pk_attrs ? ")" : "",
+											q, QI(cname)));
 			}
 			break;
 
@@ -446,8 +469,8 @@ lint_add_constraint(MoLintState *st, MoStmtResult *res, MoRelInfo *rel,
 								   pkey ? "add_primary_key" : "add_unique_constraint",
 								   psprintf("Adding a %s constraint builds its index under an AccessExclusiveLock on %s, blocking reads and writes for the whole build: %s.",
 											what, q, mo_size_words(st, rel)),
-								   psprintf("CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS %s ON %s (...); (outside a transaction block) then ALTER TABLE %s ADD CONSTRAINT %s %s USING INDEX %s;",
-											QI(cname), q, q, QI(cname), what, QI(cname)));
+								   psprintf("CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS %s ON %s (%s); (outside a transaction block) then ALTER TABLE %s ADD CONSTRAINT %s %s USING INDEX %s;",
+											QI(cname), q, mo_name_list(c->keys), q, QI(cname), what, QI(cname)));
 			}
 			break;
 

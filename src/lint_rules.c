@@ -36,6 +36,29 @@
 
 #define QI(s) quote_identifier(s)
 
+/* The key columns of CREATE INDEX as written, for hints. */
+static char *
+index_cols(MoStmtResult *res, IndexStmt *stmt)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, stmt->indexParams)
+	{
+		IndexElem  *ie = lfirst(lc);
+
+		if (buf.len > 0)
+			appendStringInfoString(&buf, ", ");
+		if (ie->name)
+			appendStringInfoString(&buf, quote_identifier(ie->name));
+		else if (ie->expr)
+			appendStringInfo(&buf, "(%s)",
+							 mo_source_span(res, exprLocation(ie->expr), false));
+	}
+	return buf.len > 0 ? buf.data : pstrdup("...");
+}
+
 static void
 lint_create_index(MoLintState *st, MoStmtResult *res, IndexStmt *stmt)
 {
@@ -44,6 +67,7 @@ lint_create_index(MoLintState *st, MoStmtResult *res, IndexStmt *stmt)
 	char	   *iname = stmt->idxname ? pstrdup(quote_identifier(stmt->idxname)) :
 		pstrdup("<index name>");
 	int			ncols = list_length(stmt->indexParams);
+	char	   *cols = index_cols(res, stmt);
 
 	if (stmt->idxname)
 		mo_remember_new(st, 'i', stmt->relation->schemaname, stmt->idxname);
@@ -62,13 +86,13 @@ lint_create_index(MoLintState *st, MoStmtResult *res, IndexStmt *stmt)
 			mo_add_finding(res, MO_RISK_REVIEW, "concurrent_index_partitioned",
 						   psprintf("%s is partitioned: PostgreSQL 15 cannot CREATE INDEX CONCURRENTLY on a partitioned table, so this statement fails.",
 									q),
-						   psprintf("CREATE INDEX %s ON ONLY %s (...); then for each partition: CREATE INDEX CONCURRENTLY IF NOT EXISTS <part_idx> ON <partition> (...); ALTER INDEX %s ATTACH PARTITION <part_idx>;",
-									iname, q, iname));
+						   psprintf("CREATE INDEX %s ON ONLY %s (%s); then for each partition: CREATE INDEX CONCURRENTLY IF NOT EXISTS <part_idx> ON <partition> (%s); ALTER INDEX %s ATTACH PARTITION <part_idx>;",
+									iname, q, cols, cols, iname));
 		if (!stmt->if_not_exists)
 			mo_add_finding(res, MO_RISK_REVIEW, "not_idempotent",
 						   pstrdup("A CREATE INDEX CONCURRENTLY that fails or is cancelled leaves an INVALID index behind, and running the migration again then fails with \"already exists\"."),
-						   psprintf("CREATE %sINDEX CONCURRENTLY IF NOT EXISTS %s ON %s (...); and before a retry drop an invalid leftover: DROP INDEX CONCURRENTLY IF EXISTS %s;",
-									stmt->unique ? "UNIQUE " : "", iname, q, iname));
+						   psprintf("CREATE %sINDEX CONCURRENTLY IF NOT EXISTS %s ON %s (%s); and before a retry drop an invalid leftover: DROP INDEX CONCURRENTLY IF EXISTS %s;",
+									stmt->unique ? "UNIQUE " : "", iname, q, cols, iname));
 		mo_note(res, "CONCURRENTLY builds the index under a ShareUpdateExclusiveLock, which does not block reads or writes.");
 		return;
 	}
@@ -78,8 +102,8 @@ lint_create_index(MoLintState *st, MoStmtResult *res, IndexStmt *stmt)
 		mo_add_finding(res, MO_RISK_DANGEROUS, "create_index_non_concurrent",
 					   psprintf("CREATE INDEX without CONCURRENTLY holds a ShareLock on %s for the whole build, blocking INSERT, UPDATE and DELETE: %s.",
 								q, mo_size_words(st, rel)),
-					   psprintf("CREATE %sINDEX CONCURRENTLY IF NOT EXISTS %s ON %s (...); (outside a transaction block; if it fails, DROP INDEX CONCURRENTLY IF EXISTS %s; and retry)",
-								stmt->unique ? "UNIQUE " : "", iname, q, iname));
+					   psprintf("CREATE %sINDEX CONCURRENTLY IF NOT EXISTS %s ON %s (%s); (outside a transaction block; if it fails, DROP INDEX CONCURRENTLY IF EXISTS %s; and retry)",
+								stmt->unique ? "UNIQUE " : "", iname, q, cols, iname));
 }
 
 /* DROP ...: tables, indexes, schemas. */

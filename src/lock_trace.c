@@ -238,7 +238,8 @@ set_local(const char *name, int ms)
  * Returns the error message, or NULL.
  */
 static char *
-run_one(const char *text, List **seen, List **rows, double *ms)
+run_one(const char *text, List **seen, List **rows, double *ms,
+		bool *held_any)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -273,6 +274,7 @@ run_one(const char *text, List **seen, List **rows, double *ms)
 		*ms = INSTR_TIME_GET_MILLISEC(duration);
 
 		after = held_relation_locks();
+		*held_any = (after != NIL);
 		foreach(lc, after)
 		{
 			HeldLock   *h = lfirst(lc);
@@ -447,6 +449,7 @@ moltres_ops_trace(PG_FUNCTION_ARGS)
 			const char *reason;
 			List	   *rows = NIL;
 			double		ms = 0;
+			bool		held_any = false;
 			char	   *error;
 			ListCell   *lc2;
 
@@ -476,13 +479,16 @@ moltres_ops_trace(PG_FUNCTION_ARGS)
 				continue;
 			}
 
-			error = run_one(text, &seen, &rows, &ms);
+			error = run_one(text, &seen, &rows, &ms, &held_any);
 			MemoryContextSwitchTo(tracecxt);
 			if (error || rows == NIL)
 			{
 				pending = lappend(pending,
 								  pending_row(stmtno, text, ms,
-											  error ? error : pstrdup("no relation lock taken")));
+											  error ? error :
+											  pstrdup(held_any ?
+													  "no new relation lock (locks held since earlier statements or by the calling transaction are not listed again)" :
+													  "no relation lock taken")));
 				continue;
 			}
 			list_sort(rows, held_cmp);
