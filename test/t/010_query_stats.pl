@@ -164,6 +164,8 @@ ok($node->log_contains(qr/ignoring moltres_ops statistics file ".*": not a moltr
 
 # --- filling past max_statements (100) evicts, counts, fails nothing ------
 $node->safe_psql('postgres', 'SELECT moltres_ops.reset()');
+# A statement run often is worth more than ones run once: it must survive.
+$node->safe_psql('postgres', join('', map { "SELECT $_ AS tap_hot;\n" } 1 .. 40));
 # 300 statements of different shapes, hence 300 query ids; ON_ERROR_STOP
 # makes safe_psql fail if any of them fails.
 $node->safe_psql('postgres', q{
@@ -177,6 +179,10 @@ my ($entries, $max, $evictions) = split /\|/, $node->safe_psql('postgres',
 is($max, '100', 'capacity is max_statements');
 cmp_ok($entries, '<=', 100, 'the table never holds more than max_statements');
 cmp_ok($evictions, '>=', 200, 'evictions are counted');
+# (41: column aliases are not part of the query id, so the first
+# 'SELECT 1 AS tap_fill' is the same statement)
+is(stat_of('calls', q{query = 'SELECT $1 AS tap_hot'}),
+	'41', 'the frequently run statement was not evicted');
 is($node->safe_psql('postgres',
 		q{SELECT count(*) FROM moltres_ops.query_stats WHERE query = (SELECT 'SELECT ' || string_agg('$' || g, ' + ') || ' AS tap_fill' FROM generate_series(1, 300) g)}),
 	'1', 'the newest statement is there');
