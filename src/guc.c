@@ -20,6 +20,15 @@
 
 #include "moltres_ops.h"
 
+double		mo_health_error_rate_pct = 1.0;
+int			mo_health_idle_in_transaction_s = 60;
+int			mo_health_lock_queue = 1;
+int			mo_health_long_running_s = 300;
+int			mo_health_migration_running_s = 600;
+int			mo_health_p95_ms = 5000;
+double		mo_health_timeout_rate_pct = 0.1;
+int			mo_health_utilization_critical_pct = 95;
+int			mo_health_utilization_warn_pct = 80;
 int			mo_lint_large_table_rows = 100000;
 int			mo_log_format = MO_LOG_FORMAT_TEXT;
 bool		mo_log_parameters = false;
@@ -68,6 +77,74 @@ mo_guc_init(void)
 {
 	bool		preload = process_shared_preload_libraries_in_progress;
 
+	/*
+	 * Alert thresholds of moltres_ops.health(): a check warns at its
+	 * threshold and is critical at twice it, except connection utilisation,
+	 * which has a threshold for each.
+	 */
+	DefineCustomRealVariable("moltres_ops.health_error_rate_pct",
+							 "health(): error rate over 5 minutes, in percent of calls, at which to warn.",
+							 NULL,
+							 &mo_health_error_rate_pct,
+							 1.0, 0.0, 100.0,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("moltres_ops.health_idle_in_transaction_s",
+							"health(): time a session may sit idle in a transaction before a warning.",
+							NULL,
+							&mo_health_idle_in_transaction_s,
+							60, 1, INT_MAX,
+							PGC_USERSET, GUC_UNIT_S, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("moltres_ops.health_lock_queue",
+							"health(): sessions queued behind a waiting DDL statement at which to warn.",
+							NULL,
+							&mo_health_lock_queue,
+							1, 1, INT_MAX,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("moltres_ops.health_long_running_s",
+							"health(): age of a running statement at which to warn.",
+							NULL,
+							&mo_health_long_running_s,
+							300, 1, INT_MAX,
+							PGC_USERSET, GUC_UNIT_S, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("moltres_ops.health_migration_running_s",
+							"health(): time a migration may run before a warning.",
+							NULL,
+							&mo_health_migration_running_s,
+							600, 1, INT_MAX,
+							PGC_USERSET, GUC_UNIT_S, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("moltres_ops.health_p95_ms",
+							"health(): instance-wide p95 latency over 5 minutes at which to warn.",
+							NULL,
+							&mo_health_p95_ms,
+							5000, 1, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomRealVariable("moltres_ops.health_timeout_rate_pct",
+							 "health(): statement timeouts over 5 minutes, in percent of calls, at which to warn.",
+							 NULL,
+							 &mo_health_timeout_rate_pct,
+							 0.1, 0.0, 100.0,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("moltres_ops.health_utilization_critical_pct",
+							"health(): connection utilisation, in percent of the client slots, that is critical.",
+							NULL,
+							&mo_health_utilization_critical_pct,
+							95, 1, 1000,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("moltres_ops.health_utilization_warn_pct",
+							"health(): connection utilisation, in percent of the client slots, at which to warn.",
+							NULL,
+							&mo_health_utilization_warn_pct,
+							80, 1, 1000,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+
 	DefineCustomIntVariable("moltres_ops.lint_large_table_rows",
 							"Estimated row count from which lint() treats a table as large.",
 							"Rules whose cost grows with the table (rewrites, validation scans, index builds, unbatched DML) fire from this size on.",
@@ -76,7 +153,6 @@ mo_guc_init(void)
 							PGC_USERSET,
 							0,
 							NULL, NULL, NULL);
-
 	DefineCustomEnumVariable("moltres_ops.log_format",
 							 "Format of slow-statement lines in the server log: text or json.",
 							 NULL,

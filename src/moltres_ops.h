@@ -34,6 +34,15 @@ typedef enum MoLogPlan
 	MO_LOG_PLAN_JSON
 } MoLogPlan;
 
+extern double mo_health_error_rate_pct;
+extern int	mo_health_idle_in_transaction_s;
+extern int	mo_health_lock_queue;
+extern int	mo_health_long_running_s;
+extern int	mo_health_migration_running_s;
+extern int	mo_health_p95_ms;
+extern double mo_health_timeout_rate_pct;
+extern int	mo_health_utilization_critical_pct;
+extern int	mo_health_utilization_warn_pct;
 extern int	mo_log_format;
 extern bool mo_log_parameters;
 extern int	mo_log_plan;
