@@ -25,7 +25,8 @@ fi
 # next to the sources), and a private server installation with the extension
 # in it, so that nothing is installed system-wide to run the tests.
 mkdir -p "$work/src"
-tar -C "$MO_ROOT" --exclude=./.git --exclude='./tmp_check*' --exclude=./results -cf - . | tar -C "$work/src" -xf -
+tar -C "$MO_ROOT" --exclude=./.git --exclude='./tmp_check*' --exclude=./results \
+    --exclude='*.o' --exclude='*.bc' --exclude='*.so' -cf - . | tar -C "$work/src" -xf -
 say "installing into a private copy of the server under $work/inst"
 PG_BINDIR=$(mo_private_install "$work/inst")
 PG_CONFIG="$PG_BINDIR/pg_config"
