@@ -43,6 +43,7 @@ bench_conf() {
         qid) printf "shared_preload_libraries = ''\ncompute_query_id = on\n" ;;
         pgss) echo "shared_preload_libraries = 'pg_stat_statements'" ;;
         moltres) echo "shared_preload_libraries = 'moltres_ops'" ;;
+        moltres_noslow) printf "shared_preload_libraries = 'moltres_ops'\nmoltres_ops.slow_query_ms = -1\n" ;;
         both) echo "shared_preload_libraries = 'pg_stat_statements, moltres_ops'" ;;
         *) echo "unknown configuration $1" >&2; exit 2 ;;
     esac
