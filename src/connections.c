@@ -28,7 +28,10 @@
  *	  there, so connects - disconnects is the number of live sessions.
  *	- The before_shmem_exit callback counts a disconnect of an established
  *	  session and adds its duration (since MyStartTimestamp, i.e. the same
- *	  origin as pg_stat_activity.backend_start) to the histogram.
+ *	  origin as pg_stat_activity.backend_start) to the histogram.  That is
+ *	  the log-linear histogram of histogram.h with 8 buckets per octave,
+ *	  fed microseconds instead of nanoseconds: it then spans 1 ms to 51
+ *	  days, and its millisecond estimates read as seconds.
  *	- emit_log_hook sees the FATAL of a login that fails before the
  *	  session is established: SQLSTATE 53300 counts a rejection ("sorry,
  *	  too many clients already", "remaining connection slots are
@@ -86,23 +89,15 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "histogram.h"
 #include "moltres_ops.h"
 #include "shmem.h"
 
 #define CONN_AREA			"connections"
 
-/*
- * Session durations go into log-linear buckets over microseconds: bucket 0
- * takes everything under 1024 us, then each power of two from 2^10 to 2^41
- * us (about 25 days) is cut into 8 equal sub-buckets; longer sessions share
- * the last bucket.  A percentile is reported as the middle of its bucket,
- * within 1/16 (6.25 %) of the true value.
- */
-#define HIST_SUB_BITS		3
-#define HIST_SUB			(1 << HIST_SUB_BITS)
-#define HIST_MIN_LOG2		10
-#define HIST_MAX_LOG2		41
-#define HIST_BUCKETS		(1 + (HIST_MAX_LOG2 - HIST_MIN_LOG2 + 1) * HIST_SUB)
+/* Session durations: 8 buckets per octave, within 6.25 % (histogram.h). */
+#define HIST_SUB			MO_HIST_COARSE_SUB
+#define HIST_BUCKETS		MO_HIST_COARSE_NBUCKETS
 
 #define RING_SECONDS		60
 
@@ -124,7 +119,10 @@ typedef struct SessEntry
 	int64		auth_failures;
 	int64		rejected;
 	int64		session_us;		/* summed durations of ended sessions */
-	uint32		hist[HIST_BUCKETS];
+	int64		min_us;			/* shortest and longest ended session */
+	int64		max_us;
+	uint8		hist_shift;		/* counts are hist << hist_shift */
+	uint32		hist[HIST_BUCKETS];	/* durations in microseconds */
 } SessEntry;
 
 typedef struct ConnShared
@@ -226,66 +224,23 @@ mo_connections_init(void)
 	emit_log_hook = mo_emit_log_hook;
 }
 
-static int
-hist_bucket(int64 us)
-{
-	int			log2;
-
-	if (us < (INT64CONST(1) << HIST_MIN_LOG2))
-		return 0;
-	log2 = pg_leftmost_one_pos64((uint64) us);
-	if (log2 > HIST_MAX_LOG2)
-		return HIST_BUCKETS - 1;
-	return 1 + (log2 - HIST_MIN_LOG2) * HIST_SUB +
-		(int) ((us >> (log2 - HIST_SUB_BITS)) & (HIST_SUB - 1));
-}
-
-/* The middle of a bucket, in milliseconds. */
-static double
-hist_bucket_mid_ms(int bucket)
-{
-	int			log2;
-	int			sub;
-	double		lo;
-	double		hi;
-
-	if (bucket == 0)
-		return (double) (INT64CONST(1) << HIST_MIN_LOG2) / 2.0 / 1000.0;
-	log2 = (bucket - 1) / HIST_SUB + HIST_MIN_LOG2;
-	sub = (bucket - 1) % HIST_SUB;
-	lo = ldexp((double) (HIST_SUB + sub), log2 - HIST_SUB_BITS);
-	hi = ldexp((double) (HIST_SUB + sub + 1), log2 - HIST_SUB_BITS);
-	return (lo + hi) / 2.0 / 1000.0;
-}
-
 /*
- * hist_percentile - the q-quantile (0 < q <= 1) by nearest rank, as the
- * middle of the bucket that holds it; false when the histogram is empty.
+ * sess_percentiles - p50, p95 and p99 of a duration histogram in
+ * milliseconds; false when no session ended.
  */
 static bool
-hist_percentile(const uint64 *hist, double q, double *result)
+sess_percentiles(const uint32 *hist, int64 min_us, int64 max_us, double *out)
 {
-	uint64		total = 0;
-	uint64		rank;
-	uint64		seen = 0;
+	static const double fractions[3] = {0.50, 0.95, 0.99};
 
-	for (int b = 0; b < HIST_BUCKETS; b++)
-		total += hist[b];
-	if (total == 0)
+	/* microseconds fed as nanoseconds: the "ms" that come back are s */
+	mo_hist_percentiles(hist, HIST_SUB, fractions, 3,
+						(double) min_us / 1000000.0,
+						(double) max_us / 1000000.0, out);
+	if (isnan(out[0]))
 		return false;
-	rank = (uint64) ceil(q * (double) total);
-	if (rank < 1)
-		rank = 1;
-	for (int b = 0; b < HIST_BUCKETS; b++)
-	{
-		seen += hist[b];
-		if (seen >= rank)
-		{
-			*result = hist_bucket_mid_ms(b);
-			return true;
-		}
-	}
-	*result = hist_bucket_mid_ms(HIST_BUCKETS - 1);
+	for (int i = 0; i < 3; i++)
+		out[i] *= 1000.0;
 	return true;
 }
 
@@ -396,9 +351,15 @@ conn_record(const SessKey *key, SessEvent event, int64 duration_us)
 				break;
 			}
 		case SESS_DISCONNECT:
-			e->disconnects++;
-			e->session_us += Max(duration_us, 0);
-			e->hist[hist_bucket(duration_us)]++;
+			duration_us = Max(duration_us, 0);
+			if (e->disconnects++ == 0 || duration_us < e->min_us)
+				e->min_us = duration_us;
+			if (duration_us > e->max_us)
+				e->max_us = duration_us;
+			e->session_us += duration_us;
+			mo_hist_add(e->hist, HIST_BUCKETS,
+						mo_hist_bucket((uint64) duration_us, HIST_SUB),
+						&e->hist_shift);
 			break;
 		case SESS_AUTH_FAILURE:
 			e->auth_failures++;
@@ -549,13 +510,6 @@ conn_snapshot(int *nentries, ConnShared *header)
 	return copy;
 }
 
-static void
-hist_add(uint64 *into, const SessEntry *e)
-{
-	for (int b = 0; b < HIST_BUCKETS; b++)
-		into[b] += e->hist[b];
-}
-
 PG_FUNCTION_INFO_V1(moltres_ops_session_stats);
 
 /*
@@ -580,8 +534,7 @@ moltres_ops_session_stats(PG_FUNCTION_ARGS)
 		SessEntry  *e = &entries[i];
 		Datum		values[11];
 		bool		nulls[11];
-		uint64		hist[HIST_BUCKETS];
-		static const double qs[3] = {0.50, 0.95, 0.99};
+		double		pct[3];
 		NameData	dat;
 		NameData	usr;
 
@@ -605,17 +558,13 @@ moltres_ops_session_stats(PG_FUNCTION_ARGS)
 		values[5] = Int64GetDatum(e->auth_failures);
 		values[6] = Int64GetDatum(e->rejected);
 
-		memset(hist, 0, sizeof(hist));
-		hist_add(hist, e);
-		for (int q = 0; q < 3; q++)
+		if (sess_percentiles(e->hist, e->min_us, e->max_us, pct))
 		{
-			double		ms;
-
-			if (hist_percentile(hist, qs[q], &ms))
-				values[7 + q] = Float8GetDatum(ms);
-			else
-				nulls[7 + q] = true;
+			for (int q = 0; q < 3; q++)
+				values[7 + q] = Float8GetDatum(pct[q]);
 		}
+		else
+			nulls[7] = nulls[8] = nulls[9] = true;
 		values[10] = Float8GetDatum((double) e->session_us / 1000000.0);
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
@@ -643,24 +592,52 @@ moltres_ops_session_totals(PG_FUNCTION_ARGS)
 				rejected = 0,
 				recent = 0;
 	int64		now_second;
-	uint64	   *hist;
+	int64		min_us = 0,
+				max_us = 0;
+	bool		any_ended = false;
+	uint64	   *sum;
+	uint32	   *hist;
+	uint64		top = 0;
 	Datum		values[8];
 	bool		nulls[8];
-	double		ms;
+	double		pct[3];
 
 	mo_require_shmem();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 
 	entries = conn_snapshot(&n, &header);
-	hist = palloc0(sizeof(uint64) * HIST_BUCKETS);
+	sum = palloc0(sizeof(uint64) * HIST_BUCKETS);
 	for (int i = 0; i < n; i++)
 	{
-		connects += entries[i].connects;
-		disconnects += entries[i].disconnects;
-		failures += entries[i].auth_failures;
-		rejected += entries[i].rejected;
-		hist_add(hist, &entries[i]);
+		SessEntry  *e = &entries[i];
+
+		connects += e->connects;
+		disconnects += e->disconnects;
+		failures += e->auth_failures;
+		rejected += e->rejected;
+		if (e->disconnects > 0)
+		{
+			min_us = any_ended ? Min(min_us, e->min_us) : e->min_us;
+			max_us = any_ended ? Max(max_us, e->max_us) : e->max_us;
+			any_ended = true;
+		}
+		for (int b = 0; b < HIST_BUCKETS; b++)
+			sum[b] += (uint64) e->hist[b] << e->hist_shift;
+	}
+
+	/* back into 32-bit counts, keeping the shape, for the percentiles */
+	for (int b = 0; b < HIST_BUCKETS; b++)
+		top = Max(top, sum[b]);
+	hist = palloc(sizeof(uint32) * HIST_BUCKETS);
+	for (int shift = 0;; shift++)
+	{
+		if ((top >> shift) <= PG_UINT32_MAX)
+		{
+			for (int b = 0; b < HIST_BUCKETS; b++)
+				hist[b] = (uint32) (sum[b] >> shift);
+			break;
+		}
 	}
 
 	now_second = GetCurrentTimestamp() / USECS_PER_SEC;
@@ -677,14 +654,13 @@ moltres_ops_session_totals(PG_FUNCTION_ARGS)
 	values[2] = Int64GetDatum(failures);
 	values[3] = Int64GetDatum(rejected);
 	values[4] = Float8GetDatum((double) recent);
-	if (hist_percentile(hist, 0.50, &ms))
-		values[5] = Float8GetDatum(ms);
+	if (any_ended && sess_percentiles(hist, min_us, max_us, pct))
+	{
+		values[5] = Float8GetDatum(pct[0]);
+		values[6] = Float8GetDatum(pct[1]);
+	}
 	else
-		nulls[5] = true;
-	if (hist_percentile(hist, 0.95, &ms))
-		values[6] = Float8GetDatum(ms);
-	else
-		nulls[6] = true;
+		nulls[5] = nulls[6] = true;
 	values[7] = TimestampTzGetDatum(header.stats_reset);
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc),

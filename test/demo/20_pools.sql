@@ -3,7 +3,7 @@
 -- idle in a transaction holding a row lock, an ALTER TABLE queued behind it
 -- and a reader queued behind the ALTER.  Everything ends by itself.
 \! pgbench -n -c 6 -j 2 -T 5 demo >/dev/null 2>&1 &
-\! (echo "BEGIN; UPDATE pgbench_branches SET bbalance = bbalance WHERE bid = 1;"; sleep 4) | psql -X -q -v application_name=demo_holder "dbname=demo application_name=demo_holder" >/dev/null 2>&1 &
+\! (echo "BEGIN; UPDATE pgbench_branches SET bbalance = bbalance WHERE bid = 1;"; sleep 4) | psql -X -q "dbname=demo application_name=demo_holder" >/dev/null 2>&1 &
 \! sleep 1
 \! psql -X -q "dbname=demo application_name=demo_migration" -c "SET lock_timeout = '3s'" -c "ALTER TABLE pgbench_branches ADD COLUMN note text" >/dev/null 2>&1 &
 \! sleep 0.5

@@ -33,6 +33,9 @@ HBA
 close $fh;
 $node->start;
 
+is($node->safe_psql('postgres', 'SHOW moltres_ops.max_session_stats'), '1000',
+	'moltres_ops.max_session_stats defaults to 1000');
+
 my $port = $node->port;
 my $tcp = "host=127.0.0.1 port=$port dbname=postgres";
 my $me = $node->safe_psql('postgres', 'SELECT current_user');
