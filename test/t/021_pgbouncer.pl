@@ -65,13 +65,18 @@ my $bouncer = IPC::Run::start([ $pgbouncer, "$dir/pgbouncer.ini" ],
 	'>', "$dir/pgbouncer.out", '2>&1');
 my $via_bouncer = "host=127.0.0.1 port=$bport user=mo_app password=app-password";
 
-# Wait for the pooler to listen.
+# Wait for the pooler to listen (psql -c, not a script on stdin: a psql
+# that fails to connect would leave the writer with a broken pipe).
 my $up = 0;
 for (1 .. 100)
 {
-	my ($ret) = $node->psql('postgres', 'SHOW VERSION',
-		connstr => "$via_bouncer dbname=pgbouncer");
-	if ($ret == 0) { $up = 1; last; }
+	if (IPC::Run::run(
+			[ 'psql', '-X', '-At', '-d', "$via_bouncer dbname=pgbouncer", '-c', 'SHOW VERSION' ],
+			'<', '/dev/null', '>', '/dev/null', '2>', '/dev/null'))
+	{
+		$up = 1;
+		last;
+	}
 	select(undef, undef, undef, 0.1);
 }
 ok($up, 'pgbouncer accepts connections') or diag(slurp_file("$dir/pgbouncer.log"));
@@ -82,7 +87,7 @@ sub bouncer_server_pids
 	my $out = '';
 	IPC::Run::run(
 		[ 'psql', '-X', '-A', '-F', ',', '-d', "$via_bouncer dbname=pgbouncer", '-c', 'SHOW SERVERS' ],
-		'>', \$out, '2>', '/dev/null');
+		'<', '/dev/null', '>', \$out, '2>', '/dev/null');
 	my @lines = split /\n/, $out;
 	my @head = split /,/, shift(@lines) // '';
 	my ($col) = grep { $head[$_] eq 'remote_pid' } 0 .. $#head;
