@@ -27,9 +27,16 @@ SELECT pid, application_name, waiting, lock_type, mode, relation,
   FROM moltres_ops.lock_waits ORDER BY waiting DESC;
 
 \! sleep 5
+-- Two refused logins: a role at its connection limit (a rejection, as for a
+-- full server) and a role that may not log in (an authentication failure).
+CREATE ROLE demo_limited LOGIN CONNECTION LIMIT 0;
+CREATE ROLE demo_nologin;
+\! psql -X -q "dbname=demo user=demo_limited application_name=demo_app" -c 'SELECT 1' >/dev/null 2>&1
+\! psql -X -q "dbname=demo user=demo_nologin application_name=demo_app" -c 'SELECT 1' >/dev/null 2>&1
 \echo '--- session_stats: connection churn and session lengths per application'
 SELECT datname, usename, application_name, connects, disconnects,
        auth_failures, rejected, round(session_p50_ms::numeric, 1) AS p50_ms,
        round(session_p95_ms::numeric, 1) AS p95_ms,
        round(total_session_s::numeric, 1) AS total_s
   FROM moltres_ops.session_stats ORDER BY connects DESC;
+DROP ROLE demo_limited, demo_nologin;
