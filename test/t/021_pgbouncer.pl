@@ -8,6 +8,10 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
 
+# The pooler must not outlive the test, whichever way the test ends.
+my $bouncer;
+END { $bouncer->kill_kill if $bouncer && $bouncer->pumpable; }
+
 my ($pgbouncer) = grep { -x $_ } ('/usr/sbin/pgbouncer',
 	map { "$_/pgbouncer" } split /:/, $ENV{PATH});
 ok(defined $pgbouncer, 'pgbouncer is installed (Debian package pgbouncer)')
@@ -61,7 +65,7 @@ ignore_startup_parameters = extra_float_digits
 INI
 close $ini;
 
-my $bouncer = IPC::Run::start([ $pgbouncer, "$dir/pgbouncer.ini" ],
+$bouncer = IPC::Run::start([ $pgbouncer, "$dir/pgbouncer.ini" ],
 	'>', "$dir/pgbouncer.out", '2>&1');
 my $via_bouncer = "host=127.0.0.1 port=$bport user=mo_app password=app-password";
 
