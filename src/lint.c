@@ -806,21 +806,25 @@ mo_lint_toplevel_reason(Node *stmt)
  */
 
 /*
- * Run the rules on one statement inside an internal subtransaction; an
- * error in the analysis is rolled back and becomes a finding.
- * Cancellation, termination and resource exhaustion are re-thrown.
+ * mo_lint_guarded - run fn(arg) inside an internal subtransaction, so that
+ * an error raised while analysing against the catalogs is rolled back
+ * instead of aborting the caller.  Returns NULL on success, else the error,
+ * copied into the caller's memory context.  Cancellation and termination,
+ * resource exhaustion and out-of-memory are re-thrown, as are internal
+ * errors and "statement too complex" when the flags ask for it.
  */
-static void
-lint_guarded(MoLintState *st, MoStmtResult *res, Node *stmt)
+ErrorData *
+mo_lint_guarded(void (*fn) (void *arg), void *arg, int rethrow)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *volatile failure = NULL;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
-		mo_lint_statement(st, res, stmt);
+		fn(arg);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
@@ -840,22 +844,59 @@ lint_guarded(MoLintState *st, MoStmtResult *res, Node *stmt)
 		cls = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
 		if (cls == ERRCODE_OPERATOR_INTERVENTION ||
 			cls == ERRCODE_INSUFFICIENT_RESOURCES ||
-			cls == ERRCODE_INTERNAL_ERROR ||
-			edata->sqlerrcode == ERRCODE_OUT_OF_MEMORY)
+			edata->sqlerrcode == ERRCODE_OUT_OF_MEMORY ||
+			((rethrow & MO_GUARD_RETHROW_INTERNAL) &&
+			 cls == ERRCODE_INTERNAL_ERROR) ||
+			((rethrow & MO_GUARD_RETHROW_TOO_COMPLEX) &&
+			 edata->sqlerrcode == ERRCODE_STATEMENT_TOO_COMPLEX))
 			ReThrowError(edata);
-
-		if (edata->sqlerrcode == ERRCODE_STATEMENT_TOO_COMPLEX)
-			mo_add_finding(res, MO_RISK_REVIEW, "too_complex",
-						   psprintf("The statement is nested too deeply to be analysed (%s).",
-									edata->message),
-						   pstrdup("Simplify the expression, or review the statement by hand; the server may refuse it too."));
-		else
-			mo_add_finding(res, MO_RISK_REVIEW, "analysis_error",
-						   psprintf("The statement could not be analysed against the catalogs: %s.",
-									edata->message),
-						   pstrdup("Fix the error first (the server would raise it too), then lint again."));
+		failure = edata;
 	}
 	PG_END_TRY();
+
+	return failure;
+}
+
+typedef struct LintCall
+{
+	MoLintState *st;
+	MoStmtResult *res;
+	Node	   *stmt;
+} LintCall;
+
+static void
+lint_call(void *arg)
+{
+	LintCall   *c = (LintCall *) arg;
+
+	mo_lint_statement(c->st, c->res, c->stmt);
+}
+
+/*
+ * Run the rules on one statement inside an internal subtransaction; an
+ * error in the analysis is rolled back and becomes a finding.
+ * Cancellation, termination and resource exhaustion are re-thrown.
+ */
+static void
+lint_guarded(MoLintState *st, MoStmtResult *res, Node *stmt)
+{
+	LintCall	call = {st, res, stmt};
+	ErrorData  *edata;
+
+	edata = mo_lint_guarded(lint_call, &call, MO_GUARD_RETHROW_INTERNAL);
+	if (edata == NULL)
+		return;
+
+	if (edata->sqlerrcode == ERRCODE_STATEMENT_TOO_COMPLEX)
+		mo_add_finding(res, MO_RISK_REVIEW, "too_complex",
+					   psprintf("The statement is nested too deeply to be analysed (%s).",
+								edata->message),
+					   pstrdup("Simplify the expression, or review the statement by hand; the server may refuse it too."));
+	else
+		mo_add_finding(res, MO_RISK_REVIEW, "analysis_error",
+					   psprintf("The statement could not be analysed against the catalogs: %s.",
+								edata->message),
+					   pstrdup("Fix the error first (the server would raise it too), then lint again."));
 }
 
 /*

@@ -138,6 +138,11 @@ typedef enum MoSizeClass
 /* lint.c */
 extern List *mo_lint_split(const char *sql);
 extern List *mo_lint_run(const char *sql);
+
+/* mo_lint_guarded: which errors to re-throw besides cancels and resources */
+#define MO_GUARD_RETHROW_INTERNAL		0x01
+#define MO_GUARD_RETHROW_TOO_COMPLEX	0x02
+extern ErrorData *mo_lint_guarded(void (*fn) (void *arg), void *arg, int rethrow);
 extern const char *mo_lint_risk_name(MoRisk risk);
 extern const char *mo_lint_lock_name(LOCKMODE mode);
 extern const char *mo_lint_toplevel_reason(Node *stmt);

@@ -428,6 +428,47 @@ raw_default_is_volatile(MoLintState *st, Node *raw_default, char **why)
 	return false;
 }
 
+typedef struct DefaultCheck
+{
+	Node	   *raw_default;
+	TypeName   *type;
+	bool		result;
+	char	   *reason;
+} DefaultCheck;
+
+/* Analyse the default as the server would, and look for volatile calls. */
+static void
+default_check(void *arg)
+{
+	DefaultCheck *dc = (DefaultCheck *) arg;
+	ParseState *pstate = make_parsestate(NULL);
+	Node	   *expr;
+	FindVolatile fv = {InvalidOid};
+
+	expr = transformExpr(pstate, copyObject(dc->raw_default),
+						 EXPR_KIND_COLUMN_DEFAULT);
+	if (dc->type)
+	{
+		Oid			typid;
+		int32		typmod;
+		Node	   *coerced;
+
+		typenameTypeIdAndMod(pstate, dc->type, &typid, &typmod);
+		coerced = coerce_to_target_type(pstate, expr, exprType(expr),
+										typid, typmod,
+										COERCION_ASSIGNMENT,
+										COERCE_IMPLICIT_CAST, -1);
+		if (coerced)
+			expr = coerced;
+	}
+	if (find_volatile_walker(expr, &fv))
+	{
+		dc->result = true;
+		dc->reason = psprintf("%s() is volatile", get_func_name(fv.funcid));
+	}
+	free_parsestate(pstate);
+}
+
 /*
  * mo_default_is_volatile - whether ADD COLUMN ... DEFAULT raw_default
  * rewrites the table.  The default is transformed and coerced to the
@@ -440,75 +481,16 @@ bool
 mo_default_is_volatile(MoLintState *st, Node *raw_default, TypeName *type,
 					   char **why)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	volatile bool result = false;
-	volatile bool failed = false;
-	char	   *volatile reason = NULL;
+	DefaultCheck dc = {raw_default, type, false, NULL};
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
+	/* The analysis fails on objects created earlier in the same input. */
+	if (mo_lint_guarded(default_check, &dc, MO_GUARD_RETHROW_TOO_COMPLEX) != NULL)
 	{
-		ParseState *pstate = make_parsestate(NULL);
-		Node	   *expr;
-		FindVolatile fv = {InvalidOid};
-
-		expr = transformExpr(pstate, copyObject(raw_default),
-							 EXPR_KIND_COLUMN_DEFAULT);
-		if (type)
-		{
-			Oid			typid;
-			int32		typmod;
-			Node	   *coerced;
-
-			typenameTypeIdAndMod(pstate, type, &typid, &typmod);
-			coerced = coerce_to_target_type(pstate, expr, exprType(expr),
-											typid, typmod,
-											COERCION_ASSIGNMENT,
-											COERCE_IMPLICIT_CAST, -1);
-			if (coerced)
-				expr = coerced;
-		}
-		if (find_volatile_walker(expr, &fv))
-		{
-			result = true;
-			reason = psprintf("%s() is volatile", get_func_name(fv.funcid));
-		}
-		free_parsestate(pstate);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
+		dc.reason = NULL;
+		dc.result = raw_default_is_volatile(st, raw_default, &dc.reason);
 	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-		int			cls;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		cls = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
-		if (cls == ERRCODE_OPERATOR_INTERVENTION ||
-			cls == ERRCODE_INSUFFICIENT_RESOURCES ||
-			edata->sqlerrcode == ERRCODE_STATEMENT_TOO_COMPLEX)
-			ReThrowError(edata);
-		failed = true;
-	}
-	PG_END_TRY();
-
-	if (failed)
-	{
-		char	   *r = NULL;
-
-		result = raw_default_is_volatile(st, raw_default, &r);
-		reason = r;
-	}
-	*why = reason;
-	return result;
+	*why = dc.reason;
+	return dc.result;
 }
 
 /*
