@@ -25,13 +25,7 @@ base="$BENCH_DIR/data"
 sock="$BENCH_DIR"
 port=${PORT:-54401}
 
-rm -rf "$base"
-as_user initdb -D "$base" -A trust -U postgres --no-sync >/dev/null
-cat >>"$base/postgresql.conf" <<CONF
-port = $port
-listen_addresses = ''
-unix_socket_directories = '$sock'
-fsync = off
+bench_initdb "$base" "$port" <<CONF
 include_if_exists = 'bench_preload.conf'
 CONF
 as_user pg_ctl -D "$base" -l "$BENCH_DIR/server.log" -w start >/dev/null

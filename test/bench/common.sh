@@ -26,6 +26,21 @@ bench_setup() {
     chmod 755 "$BENCH_DIR"
 }
 
+# A fresh data directory $1 for a server on port $2, listening on the Unix
+# socket in $BENCH_DIR only; further lines of configuration on stdin.
+bench_initdb() {
+    local data=$1 port=$2
+    rm -rf "$data"
+    as_user initdb -D "$data" -A trust -U postgres --no-sync >/dev/null
+    {
+        echo "port = $port"
+        echo "listen_addresses = ''"
+        echo "unix_socket_directories = '$BENCH_DIR'"
+        echo "fsync = off"
+        cat
+    } >>"$data/postgresql.conf"
+}
+
 bench_cleanup() {
     [ -f "$BENCH_DIR/data/postmaster.pid" ] && as_user pg_ctl -D "$BENCH_DIR/data" -m immediate -w stop >/dev/null 2>&1
     rm -rf "$BENCH_DIR/inst" "$BENCH_DIR/data" "$BENCH_DIR"/single.*

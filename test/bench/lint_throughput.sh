@@ -22,14 +22,7 @@ base="$BENCH_DIR/data"
 sock="$BENCH_DIR"
 port=${PORT:-54411}
 
-rm -rf "$base"
-as_user initdb -D "$base" -A trust -U postgres --no-sync >/dev/null
-cat >>"$base/postgresql.conf" <<CONF
-port = $port
-listen_addresses = ''
-unix_socket_directories = '$sock'
-fsync = off
-CONF
+bench_initdb "$base" "$port" </dev/null
 as_user pg_ctl -D "$base" -l "$BENCH_DIR/server.log" -w start >/dev/null
 psql_b() { as_user psql -X -q -At -h "$sock" -p "$port" -U postgres -d postgres "$@"; }
 

@@ -24,15 +24,9 @@ data="$BENCH_DIR/data"
 sock="$BENCH_DIR"
 port=${PORT:-54400}
 
-rm -rf "$data"
-as_user initdb -D "$data" -A trust -U postgres --no-sync >/dev/null
-cat >>"$data/postgresql.conf" <<CONF
-port = $port
-listen_addresses = ''
-unix_socket_directories = '$sock'
+bench_initdb "$data" "$port" <<CONF
 shared_buffers = 256MB
 max_connections = 20
-fsync = off
 synchronous_commit = off
 include_if_exists = 'bench_preload.conf'
 CONF
