@@ -78,4 +78,17 @@ InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
 #include "utils/queryjumble.h"
 #endif
 
+/* The per-catalog owner checks became object_ownercheck() in 16. */
+#if PG_VERSION_NUM >= 160000
+#define pg_class_ownercheck(relid, roleid) \
+	object_ownercheck(RelationRelationId, (relid), (roleid))
+#define pg_namespace_ownercheck(nspid, roleid) \
+	object_ownercheck(NamespaceRelationId, (nspid), (roleid))
+#endif
+
+/* pg_analyze_and_rewrite() took its present name in 15. */
+#if PG_VERSION_NUM < 150000
+#define pg_analyze_and_rewrite_fixedparams pg_analyze_and_rewrite
+#endif
+
 #endif							/* MO_COMPAT_H */

@@ -63,6 +63,9 @@ extern void mo_guc_init(void);
 /* connections.c: connection lifecycle counters */
 extern void mo_connections_init(void);
 
+/* index_worker.c: CONCURRENTLY index builds and drops in a worker */
+extern void mo_index_worker_init(void);
+
 /* shmem.c: shared memory shared by all subsystems */
 extern void mo_shmem_init(void);
 extern bool mo_shmem_available(void);
