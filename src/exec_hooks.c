@@ -43,6 +43,7 @@
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
 
+#include "ddl_guard.h"
 #include "exec_hooks.h"
 #include "moltres_ops.h"
 #include "query_stats.h"
@@ -459,6 +460,36 @@ call_process_utility(PlannedStmt *pstmt, const char *queryString,
 								params, queryEnv, dest, qc);
 }
 
+/* The same, out of line, for the DDL subscriber to call back. */
+static void
+next_process_utility(PlannedStmt *pstmt, const char *queryString,
+					 bool readOnlyTree, ProcessUtilityContext context,
+					 ParamListInfo params, QueryEnvironment *queryEnv,
+					 DestReceiver *dest, QueryCompletion *qc)
+{
+	call_process_utility(pstmt, queryString, readOnlyTree, context,
+						 params, queryEnv, dest, qc);
+}
+
+/*
+ * Run a utility statement: DDL through the DDL subscriber (guard, lock
+ * timeout, log) when there is one, anything else straight on.
+ */
+static inline void
+run_utility(PlannedStmt *pstmt, const char *queryString,
+			bool readOnlyTree, ProcessUtilityContext context,
+			ParamListInfo params, QueryEnvironment *queryEnv,
+			DestReceiver *dest, QueryCompletion *qc)
+{
+	if (mo_ddl_statement_hook != NULL && mo_is_ddl(pstmt->utilityStmt))
+		mo_ddl_statement_hook(pstmt, queryString, readOnlyTree, context,
+							  params, queryEnv, dest, qc,
+							  next_process_utility);
+	else
+		call_process_utility(pstmt, queryString, readOnlyTree, context,
+							 params, queryEnv, dest, qc);
+}
+
 /*
  * ProcessUtility: time the utility statement as a whole.  EXECUTE, PREPARE
  * and DEALLOCATE are not tracked (the prepared statement itself is, through
@@ -505,8 +536,8 @@ mo_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		nesting_level++;
 		PG_TRY();
 		{
-			call_process_utility(pstmt, queryString, readOnlyTree, context,
-								 params, queryEnv, dest, qc);
+			run_utility(pstmt, queryString, readOnlyTree, context,
+						params, queryEnv, dest, qc);
 		}
 		PG_FINALLY();
 		{
@@ -521,8 +552,8 @@ mo_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	nesting_level++;
 	PG_TRY();
 	{
-		call_process_utility(pstmt, queryString, readOnlyTree, context,
-							 params, queryEnv, dest, qc);
+		run_utility(pstmt, queryString, readOnlyTree, context,
+					params, queryEnv, dest, qc);
 	}
 	PG_CATCH();
 	{

@@ -18,8 +18,12 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
+#include "ddl_guard.h"
 #include "moltres_ops.h"
 
+int			mo_ddl_guard = MO_DDL_GUARD_OFF;
+int			mo_ddl_lock_timeout = 0;
+int			mo_ddl_log_buffer = 1000;
 double		mo_health_error_rate_pct = 1.0;
 int			mo_health_idle_in_transaction_s = 60;
 int			mo_health_lock_queue = 1;
@@ -44,6 +48,16 @@ int			mo_trace_lock_timeout = 100;
 int			mo_trace_statement_timeout = 5000;
 int			mo_track = MO_TRACK_TOP;
 bool		mo_track_utility = true;
+
+static const struct config_enum_entry ddl_guard_options[] = {
+	{"off", MO_DDL_GUARD_OFF, false},
+	{"warn", MO_DDL_GUARD_WARN, false},
+	{"block", MO_DDL_GUARD_BLOCK, false},
+	{"false", MO_DDL_GUARD_OFF, true},
+	{"no", MO_DDL_GUARD_OFF, true},
+	{"0", MO_DDL_GUARD_OFF, true},
+	{NULL, 0, false}
+};
 
 static const struct config_enum_entry log_format_options[] = {
 	{"text", MO_LOG_FORMAT_TEXT, false},
@@ -82,6 +96,35 @@ mo_guc_init(void)
 	 * threshold and is critical at twice it, except connection utilisation,
 	 * which has a threshold for each.
 	 */
+	DefineCustomEnumVariable("moltres_ops.ddl_guard",
+							 "What to do with a DDL statement that lint() rates dangerous: off, warn or block.",
+							 "Needs shared_preload_libraries; warn raises a WARNING per dangerous finding, block refuses the statement (SQLSTATE 55000).",
+							 &mo_ddl_guard,
+							 MO_DDL_GUARD_OFF,
+							 ddl_guard_options,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("moltres_ops.ddl_lock_timeout",
+							"lock_timeout given to each DDL statement of a session whose lock_timeout is 0.",
+							"0 turns it off.  Needs shared_preload_libraries.",
+							&mo_ddl_lock_timeout,
+							0, 0, INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	if (preload)
+		DefineCustomIntVariable("moltres_ops.ddl_log_buffer",
+								"Number of recent DDL statements kept in shared memory for moltres_ops.ddl_log.",
+								"0 keeps none.",
+								&mo_ddl_log_buffer,
+								1000, 0, 100000,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
+
 	DefineCustomRealVariable("moltres_ops.health_error_rate_pct",
 							 "health(): error rate over 5 minutes, in percent of calls, at which to warn.",
 							 NULL,

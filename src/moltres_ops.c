@@ -19,6 +19,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 
+#include "ddl_guard.h"
 #include "exec_hooks.h"
 #include "moltres_ops.h"
 #include "query_stats.h"
@@ -42,6 +43,7 @@ _PG_init(void)
 	mo_exec_hooks_init();
 	mo_slowlog_init();
 	mo_index_worker_init();
+	mo_ddl_init();
 	mo_shmem_init();
 }
 
