@@ -3,6 +3,7 @@
 -- whether it rewrote its table, and -- under ddl_guard = warn / block --
 -- warned about or refused when lint rates it dangerous.
 SELECT moltres_ops.reset_ddl_log();
+SELECT pg_size_pretty(bytes) AS ring FROM moltres_ops.shmem_usage WHERE area = 'ddl_log';
 SET moltres_ops.lint_large_table_rows = 10;   -- so that this small table counts as large
 CREATE TABLE guard_t (id int PRIMARY KEY, v text, n int);
 INSERT INTO guard_t SELECT g, 'x' || g, g FROM generate_series(1, 100) g;
@@ -51,6 +52,9 @@ BEGIN
 EXCEPTION WHEN object_not_in_prerequisite_state THEN
     RAISE NOTICE 'caught: %', SQLERRM;
 END $$;
+-- trace() runs statements for real before rolling them back: it is judged
+-- like any client, and reports the refusal.
+SELECT stmt, relation, note FROM moltres_ops.trace('CREATE INDEX guard_t_n3 ON guard_t (n)');
 -- Safe forms pass: a concurrent index build, a NOT VALID check.
 CREATE INDEX CONCURRENTLY IF NOT EXISTS guard_t_n ON guard_t (n);
 ALTER TABLE guard_t ADD CONSTRAINT n_pos CHECK (n > 0) NOT VALID;

@@ -25,6 +25,11 @@
  * with its portal on abort.  So nothing leaks and nothing is allocated per
  * statement on the hot path.
  *
+ * DDL statements (mo_is_ddl: one switch on the node tag) are handed to
+ * mo_ddl_statement_hook (ddl_guard.c: guard, DDL lock timeout, DDL log)
+ * inside the timing, so a refused statement counts as a failed one; every
+ * other utility statement, and every planned one, goes straight on.
+ *
  * All state here is backend-local; shared state is in query_stats.c and
  * latency.c (see their banners for the locking).
  *
