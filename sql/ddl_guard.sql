@@ -78,6 +78,15 @@ CREATE TEMP TABLE guard_tmp (id int);
 DROP TABLE guard_tmp, guard_small;
 DROP TABLE guard_tmp;
 
+-- Statements that run outside a transaction block still run (the linter's
+-- subtransaction is over before they start) and are logged.
+VACUUM FULL guard_small;
+DROP INDEX CONCURRENTLY IF EXISTS guard_t_n;
+SELECT command, object, outcome, risk, rules, rewrote FROM moltres_ops.ddl_log LIMIT 2;
+BEGIN;
+VACUUM FULL guard_small;
+ROLLBACK;
+
 -- Deliberate bypass: a superuser sets warn for the session.
 SET moltres_ops.ddl_guard = warn;
 ALTER TABLE guard_t ALTER COLUMN n TYPE bigint;
