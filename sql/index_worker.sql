@@ -144,6 +144,25 @@ SELECT username, state, error_code FROM moltres_ops.index_jobs ORDER BY id DESC;
 RESET ROLE;
 SELECT count(*) AS no_idx_x FROM pg_class WHERE relname = 'idx_x';
 SELECT count(*) AS idx_t_two_kept FROM pg_class WHERE relname = 'idx_t_two';
+-- On its own table in its own schema the same role builds and drops.
+CREATE SCHEMA idx_plain AUTHORIZATION mo_idx_plain;
+CREATE TABLE idx_plain.t (a int);
+ALTER TABLE idx_plain.t OWNER TO mo_idx_plain;
+SET ROLE mo_idx_plain;
+\set VERBOSITY terse
+SELECT moltres_ops.safe_create_index('idx_plain_a', 'idx_plain.t', '(a)') > 0 AS started;
+\set VERBOSITY default
+RESET ROLE;
+CALL idx_wait_jobs();
+SELECT c.relname, pg_get_userbyid(c.relowner) AS owner, i.indisvalid
+  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+ WHERE i.indrelid = 'idx_plain.t'::regclass;
+SELECT username, state FROM moltres_ops.index_jobs ORDER BY id DESC LIMIT 1;
+SET ROLE mo_idx_plain;
+SELECT moltres_ops.safe_drop_index('idx_plain.idx_plain_a') > 0 AS dropped;
+RESET ROLE;
+SELECT count(*) AS idx_plain_a_gone FROM pg_class WHERE relname = 'idx_plain_a';
+DROP SCHEMA idx_plain CASCADE;
 
 -- Drop: synchronous when this transaction holds nothing on the table.
 SELECT moltres_ops.safe_drop_index('idx_t_two') > 0 AS dropped;

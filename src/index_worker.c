@@ -238,7 +238,7 @@ claim_slot(const IndexJob *job, int64 *job_id)
 
 /* Mark a job that never ran, or whose worker vanished, as failed. */
 static void
-fail_slot(int slotno, int64 job_id, const char *msg)
+fail_slot(int slotno, int64 job_id, int sqlerrcode, const char *msg)
 {
 	LWLockAcquire(jobs->lock, LW_EXCLUSIVE);
 	if (jobs->slots[slotno].id == job_id &&
@@ -248,7 +248,7 @@ fail_slot(int slotno, int64 job_id, const char *msg)
 		IndexJob   *s = &jobs->slots[slotno];
 
 		s->state = JOB_FAILED;
-		s->sqlerrcode = ERRCODE_INTERNAL_ERROR;
+		s->sqlerrcode = sqlerrcode;
 		strlcpy(s->error, msg, JOB_ERROR_MAX);
 		s->detail[0] = '\0';
 		s->finished_at = GetCurrentTimestamp();
@@ -330,7 +330,8 @@ run_job(IndexJob *job, bool wait)
 
 	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
 	{
-		fail_slot(slotno, job_id, "could not start a background worker");
+		fail_slot(slotno, job_id, ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
+				  "could not start an index worker: no background worker slot is free");
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 				 errmsg("could not start an index worker"),
@@ -341,7 +342,8 @@ run_job(IndexJob *job, bool wait)
 	status = WaitForBackgroundWorkerStartup(handle, &pid);
 	if (status != BGWH_STARTED && status != BGWH_STOPPED)
 	{
-		fail_slot(slotno, job_id, "the background worker did not start");
+		fail_slot(slotno, job_id, ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
+				  "could not start an index worker");
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 				 errmsg("could not start an index worker")));
@@ -368,7 +370,7 @@ run_job(IndexJob *job, bool wait)
 			if (status == BGWH_STOPPED)
 			{
 				/* the exit callback normally reports; this is the fallback */
-				fail_slot(slotno, job_id,
+				fail_slot(slotno, job_id, ERRCODE_INTERNAL_ERROR,
 						  "the index worker exited without reporting; see the server log");
 				break;
 			}

@@ -143,9 +143,54 @@ $pid = $node->safe_psql('postgres',
 	q{SELECT moltres_ops.safe_create_index('other_last', 'other', '(x)', wait => false)});
 ok($pid > 0, 'a worker still starts after them');
 
+$node->poll_query_until('postgres',
+	q{SELECT state FROM moltres_ops.index_jobs WHERE command LIKE '%other_last%'}, 'done')
+  or die 'the last build did not finish';
+
+# ---------------------------------------------------------------------------
+# A worker terminated mid-build (pg_terminate_backend, a shutdown) cannot
+# clean up; its job says so instead of staying "running".
+$long->query_safe('BEGIN ISOLATION LEVEL REPEATABLE READ');
+$long->query_safe('SELECT count(*) FROM other');
+$pid = $node->safe_psql('postgres',
+	q{SELECT moltres_ops.safe_create_index('orders_killed', 'orders', '(customer_id, id)', wait => false)});
+$node->poll_query_until('postgres',
+	qq{SELECT wait_event FROM pg_stat_activity WHERE pid = $pid}, 'virtualxid')
+  or die 'the worker never waited';
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
+$node->poll_query_until('postgres',
+	q{SELECT state || ':' || error_code FROM moltres_ops.index_jobs WHERE command LIKE '%orders_killed%'},
+	'failed:57P01')
+  or die 'the terminated job does not say failed';
+$long->query_safe('COMMIT');
+is( $node->safe_psql('postgres',
+		q{SELECT indisvalid FROM pg_index WHERE indexrelid = 'orders_killed'::regclass}),
+	'f', 'a terminated build leaves its invalid index, as the runbook says');
+is( $node->safe_psql('postgres',
+		q{SELECT moltres_ops.safe_drop_index('orders_killed') > 0}),
+	't', 'which safe_drop_index removes');
+is( $node->safe_psql('postgres',
+		q{SELECT count(*) FROM pg_class WHERE relname = 'orders_killed'}),
+	'0', 'gone');
+
 $long->quit;
 $caller->quit;
 $writer->quit;
 $locker->quit;
+
+# ---------------------------------------------------------------------------
+# No background worker slot free (the logical replication launcher takes
+# the only one): a clear error, and the job slot is not left "starting".
+$node->append_conf('postgresql.conf', "max_worker_processes = 1\n");
+$node->restart;
+($ret, $out, $err) = $node->psql('postgres',
+	q{\set VERBOSITY verbose
+SELECT moltres_ops.safe_create_index('other_none', 'other', '(x)')});
+like($err, qr/ERROR:  53400: could not start an index worker/,
+	'no worker slot: a clear error');
+like($err, qr/HINT:  Raise max_worker_processes/, 'that says what to raise');
+is( $node->safe_psql('postgres',
+		q{SELECT state || ':' || error_code FROM moltres_ops.index_jobs}),
+	'failed:53400', 'and the job slot is marked failed');
 $node->stop;
 done_testing();
