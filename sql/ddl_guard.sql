@@ -55,6 +55,14 @@ END $$;
 -- trace() runs statements for real before rolling them back: it is judged
 -- like any client, and reports the refusal.
 SELECT stmt, relation, note FROM moltres_ops.trace('CREATE INDEX guard_t_n3 ON guard_t (n)');
+-- migrate()'s allow_dangerous does not override the server-wide guard: the
+-- migration is recorded failed with the guard's error.
+\set VERBOSITY terse
+CALL moltres_ops.migrate('guard_1', 'widen n', 'ALTER TABLE guard_t ALTER COLUMN n TYPE bigint',
+                         allow_dangerous => true);
+\set VERBOSITY default
+SELECT status, error FROM moltres_ops.migrations WHERE version = 'guard_1';
+DELETE FROM moltres_ops.migrations WHERE version = 'guard_1';
 -- Safe forms pass: a concurrent index build, a NOT VALID check.
 CREATE INDEX CONCURRENTLY IF NOT EXISTS guard_t_n ON guard_t (n);
 ALTER TABLE guard_t ADD CONSTRAINT n_pos CHECK (n > 0) NOT VALID;

@@ -480,7 +480,7 @@ next_process_utility(PlannedStmt *pstmt, const char *queryString,
  * Run a utility statement: DDL through the DDL subscriber (guard, lock
  * timeout, log) when there is one, anything else straight on.
  */
-static inline void
+static pg_attribute_always_inline void
 run_utility(PlannedStmt *pstmt, const char *queryString,
 			bool readOnlyTree, ProcessUtilityContext context,
 			ParamListInfo params, QueryEnvironment *queryEnv,
