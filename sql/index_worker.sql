@@ -54,6 +54,19 @@ SELECT idx_in_function() > 0 AS started;
 CALL idx_wait_jobs();
 SELECT indisvalid FROM pg_index WHERE indexrelid = 'idx_t_two'::regclass;
 
+-- Names in the definition resolve on the caller's search_path.
+CREATE SCHEMA idx_fn;
+CREATE FUNCTION idx_fn.neg(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT -$1';
+SET search_path = idx_fn, public;
+\set VERBOSITY terse
+SELECT moltres_ops.safe_create_index('idx_t_neg', 'idx_t', '(neg(customer_id))') > 0 AS started;
+\set VERBOSITY default
+RESET search_path;
+CALL idx_wait_jobs();
+SELECT indisvalid, pg_get_indexdef(indexrelid) FROM pg_index
+ WHERE indexrelid = 'idx_t_neg'::regclass;
+DROP SCHEMA idx_fn CASCADE;
+
 -- An index of that name that is invalid (as a crashed build leaves it) is
 -- reported, not dropped; a relation of that name that is not an index of
 -- the table is reported too.

@@ -19,7 +19,10 @@
  * portal as exec_simple_query does (CREATE INDEX CONCURRENTLY commits
  * internally), bounded by the job's timeout.  When a build fails, the
  * invalid index it leaves behind is dropped concurrently.  The outcome
- * (SQLSTATE, message, detail) goes back into the slot.
+ * (SQLSTATE, message, detail) goes back into the slot.  The worker takes
+ * over the caller's search_path, maintenance_work_mem and
+ * max_parallel_maintenance_workers, so the statement means and costs what
+ * it would in the caller's session.
  *
  * A concurrent build must wait for every transaction whose snapshot is
  * older than its own, and the caller's transaction is one of them.  So a
@@ -89,6 +92,19 @@
 #define JOB_ERROR_MAX		1024	/* bytes of message, and of detail */
 #define JOB_LOCK_TIMEOUT_MS 2000	/* per attempt at the table's lock */
 #define JOB_LOCK_ATTEMPTS	5		/* then the job fails with 55P03 */
+#define JOB_SETTING_MAX		1024	/* bytes of a caller's setting */
+
+/*
+ * The caller's settings that shape the statement, which the worker takes
+ * over: names in the definition resolve as in the caller's session, and a
+ * build gets the memory and parallel workers the caller set for it.
+ */
+static const char *const passed_settings[] = {
+	"search_path",
+	"maintenance_work_mem",
+	"max_parallel_maintenance_workers",
+};
+#define NUM_PASSED_SETTINGS lengthof(passed_settings)
 
 typedef enum JobState
 {
@@ -123,6 +139,7 @@ typedef struct IndexJob
 	char		command[JOB_COMMAND_MAX];
 	char		error[JOB_ERROR_MAX];
 	char		detail[JOB_ERROR_MAX];
+	char		settings[NUM_PASSED_SETTINGS][JOB_SETTING_MAX];
 } IndexJob;
 
 typedef struct IndexJobs
@@ -432,6 +449,19 @@ job_init(IndexJob *job)
 	strlcpy(job->username, GetUserNameFromId(job->userid, false), NAMEDATALEN);
 	dbname = get_database_name(MyDatabaseId);
 	strlcpy(job->datname, dbname ? dbname : "", NAMEDATALEN);
+
+	for (int i = 0; i < NUM_PASSED_SETTINGS; i++)
+	{
+		const char *value = GetConfigOption(passed_settings[i], false, false);
+
+		if (strlen(value) >= JOB_SETTING_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("%s is too long to pass to an index worker",
+							passed_settings[i]),
+					 errdetail("At most %d bytes are passed.", JOB_SETTING_MAX - 1)));
+		strlcpy(job->settings[i], value, JOB_SETTING_MAX);
+	}
 }
 
 static void
@@ -968,6 +998,9 @@ mo_index_worker_main(Datum main_arg)
 	BackgroundWorkerInitializeConnectionByOid(job.dbid, job.session_userid, 0);
 	SetConfigOption("application_name", "moltres_ops index worker",
 					PGC_USERSET, PGC_S_SESSION);
+	for (int i = 0; i < NUM_PASSED_SETTINGS; i++)
+		SetConfigOption(passed_settings[i], job.settings[i],
+						PGC_USERSET, PGC_S_SESSION);
 
 	/* Take the caller's current role, as SET ROLE would. */
 	if (job.userid != job.session_userid)

@@ -14,7 +14,8 @@ use Test::More;
 
 my $node = PostgreSQL::Test::Cluster->new('index_worker');
 $node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'moltres_ops'\n");
+$node->append_conf('postgresql.conf',
+	"shared_preload_libraries = 'moltres_ops'\ntrace_sort = on\n");
 $node->start;
 is($node->safe_psql('postgres', 'SHOW max_worker_processes'), '8',
 	'the default max_worker_processes');
@@ -65,6 +66,20 @@ $node->poll_query_until('postgres',
 is( $node->safe_psql('postgres',
 		q{SELECT indisvalid FROM pg_index WHERE indexrelid = 'orders_customer'::regclass}),
 	't', 'once the long transaction ended, the index is valid');
+
+# ---------------------------------------------------------------------------
+# The worker builds with the caller's maintenance_work_mem and parallel
+# workers (trace_sort logs the sort's memory).
+my $log_offset = -s $node->logfile;
+$node->safe_psql('postgres',
+	q{SET maintenance_work_mem = '4321kB';
+SET max_parallel_maintenance_workers = 0;
+SELECT moltres_ops.safe_create_index('orders_mwm', 'orders', '(customer_id, id)')});
+$node->poll_query_until('postgres',
+	q{SELECT state FROM moltres_ops.index_jobs WHERE command LIKE '%orders_mwm%'}, 'done')
+  or die 'the build did not finish';
+ok($node->log_contains(qr/begin index sort: unique = f, workMem = 4321,/, $log_offset),
+	"the build sorted with the caller's maintenance_work_mem");
 
 # ---------------------------------------------------------------------------
 # A unique index over duplicates: the build fails, the error comes back with
