@@ -67,6 +67,11 @@ DELETE FROM moltres_ops.migrations WHERE version = 'guard_1';
 CREATE INDEX CONCURRENTLY IF NOT EXISTS guard_t_n ON guard_t (n);
 ALTER TABLE guard_t ADD CONSTRAINT n_pos CHECK (n > 0) NOT VALID;
 ALTER TABLE guard_t VALIDATE CONSTRAINT n_pos;
+-- The safe-migration procedures pass the guard: each of their steps is safe.
+CALL moltres_ops.safe_set_not_null('guard_t', 'n');
+SELECT attnotnull AS n_not_null FROM pg_attribute WHERE attrelid = 'guard_t'::regclass AND attname = 'n';
+SELECT command, outcome, risk, left(statement, 60) AS statement
+  FROM moltres_ops.ddl_log WHERE NOT toplevel AND outcome = 'ok' ORDER BY ts;
 -- Tables created in the same statement or small tables are not dangerous.
 CREATE TABLE guard_small (id int);
 ALTER TABLE guard_small ALTER COLUMN id TYPE bigint;
