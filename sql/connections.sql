@@ -118,6 +118,16 @@ COMMIT PREPARED 'mo_conn_prepared';
 SELECT * FROM dblink_get_result('w1') AS r(status text);
 SELECT dblink_disconnect('w1');
 DROP TABLE mo_conn_t;
+-- Its disconnect is counted when the backend exits, which dblink does not
+-- wait for: wait for it here, or it may land after the reset below.
+DO $$
+BEGIN
+    FOR i IN 1 .. 300 LOOP
+        EXIT WHEN (SELECT disconnects FROM moltres_ops.session_stats
+                    WHERE application_name = 'mo_reg_waiter') = 1;
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+END $$;
 
 -- Reset forgets everything.
 SELECT moltres_ops.reset_session_stats();
