@@ -133,6 +133,12 @@ SELECT moltres_ops.safe_drop_index(NULL);
 SELECT moltres_ops.safe_drop_index('idx_t');
 SELECT moltres_ops.safe_drop_index('idx_t_two', NULL);
 DROP SEQUENCE idx_seq;
+-- A table created in the same transaction needs no CONCURRENTLY (and the
+-- worker could not see it).
+BEGIN;
+CREATE TABLE idx_new_t (a int);
+SELECT moltres_ops.safe_create_index('idx_x', 'idx_new_t', '(a)');
+ROLLBACK;
 SELECT count(*) AS no_idx_x FROM pg_class WHERE relname = 'idx_x';
 
 -- Privileges: not executable by PUBLIC; a role granted EXECUTE that does

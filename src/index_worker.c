@@ -78,6 +78,8 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/portal.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timeout.h"
@@ -538,6 +540,24 @@ moltres_ops_safe_create_index(PG_FUNCTION_ARGS)
 
 	nspname = get_namespace_name(get_rel_namespace(relid));
 	relname = get_rel_name(relid);
+
+	/*
+	 * A table created in this transaction is invisible to the worker until
+	 * we commit, and has no readers to protect anyway.
+	 */
+	{
+		Relation	rel = RelationIdGetRelation(relid);
+		bool		is_new = RelationIsValid(rel) &&
+			rel->rd_createSubid != InvalidSubTransactionId;
+
+		if (RelationIsValid(rel))
+			RelationClose(rel);
+		if (is_new)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("table \"%s\" was created in this transaction", relname),
+					 errhint("A new table has no readers to protect: use CREATE INDEX without CONCURRENTLY.")));
+	}
 
 	job_init(&job);
 	job.relid = relid;
