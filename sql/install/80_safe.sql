@@ -828,13 +828,21 @@ BEGIN
          WHERE b.id = bid
         RETURNING b.last_key, b.rows_done INTO cur_key, done_rows;
     ELSE
-        INSERT INTO @extschema@.backfills
-               (relid, relation, set_clause, where_clause, key_column, batch_size,
-                state, started_at, updated_at, started_by, pid)
-        VALUES (backfill.relation, q, backfill.set_clause, backfill.where_clause, k.attname,
-                backfill.batch_size, 'running', pg_catalog.clock_timestamp(),
-                pg_catalog.clock_timestamp(), current_user, me)
-        RETURNING id INTO bid;
+        BEGIN
+            INSERT INTO @extschema@.backfills
+                   (relid, relation, set_clause, where_clause, key_column, batch_size,
+                    state, started_at, updated_at, started_by, pid)
+            VALUES (backfill.relation, q, backfill.set_clause, backfill.where_clause, k.attname,
+                    backfill.batch_size, 'running', pg_catalog.clock_timestamp(),
+                    pg_catalog.clock_timestamp(), current_user, me)
+            RETURNING id INTO bid;
+        EXCEPTION WHEN unique_violation THEN
+            -- Another session started the same backfill at the same moment.
+            RAISE EXCEPTION '%: already running in another session', what
+                USING ERRCODE = 'object_in_use',
+                      DETAIL = 'Another session started the same backfill just now.',
+                      HINT = 'Watch it in moltres_ops.backfill_progress.';
+        END;
         cur_key := NULL;
         done_rows := 0;
     END IF;
