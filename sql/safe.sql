@@ -193,8 +193,14 @@ INSERT INTO safe_ac SELECT g, g FROM generate_series(1, 2500) g;
 SELECT relfilenode AS ac_file FROM pg_class WHERE oid = 'safe_ac'::regclass \gset
 -- no default: a plain ADD COLUMN
 CALL moltres_ops.safe_add_column('safe_ac', 'plain', 'text');
--- a non-volatile default: stored in the catalog, read by existing rows
+-- a non-volatile default: stored in the catalog, read by existing rows;
+-- with NOT NULL in the same ALTER, which the stored default proves (no
+-- "verifying table" scan)
+SET client_min_messages = debug1;
 CALL moltres_ops.safe_add_column('safe_ac', 'flag', 'boolean', 'false', not_null => true);
+RESET client_min_messages;
+-- a non-volatile default that is NULL cannot make a NOT NULL column
+CALL moltres_ops.safe_add_column('safe_ac', 'x', 'int', 'NULL::int + 1', not_null => true);
 -- a volatile default: SET DEFAULT for new rows in the same ALTER, then a
 -- batched backfill of existing rows, then NOT NULL the safe way
 CALL moltres_ops.safe_add_column('safe_ac', 'token', 'text', 'md5(random()::text)', not_null => true,

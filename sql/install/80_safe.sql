@@ -964,6 +964,7 @@ DECLARE
     volatile_default boolean := false;
     why text;
     fresh boolean := false;
+    is_null boolean;
 BEGIN
     SELECT * INTO t FROM @extschema@._safe_table(safe_add_column.relation, 'relation');
     IF safe_add_column.column_name IS NULL OR safe_add_column.column_name = '' THEN
@@ -1035,6 +1036,20 @@ BEGIN
         END IF;
     END IF;
 
+    -- A non-volatile default for a NOT NULL column must not be NULL: the
+    -- server would then scan the whole table under ACCESS EXCLUSIVE to
+    -- find out.  Evaluating it has no side effects (it is not volatile).
+    IF safe_add_column.not_null AND NOT volatile_default THEN
+        EXECUTE pg_catalog.format(E'SELECT (%s\n)::%s IS NULL', safe_add_column.default_value,
+                                  safe_add_column.type_name)
+           INTO is_null;
+        IF is_null THEN
+            RAISE EXCEPTION 'default_value % of a NOT NULL column is NULL',
+                    pg_catalog.quote_literal(safe_add_column.default_value)
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END IF;
+
     PERFORM @extschema@._require_top_level('safe_add_column');
 
     IF existing.atttypid IS NOT NULL THEN
@@ -1048,9 +1063,12 @@ BEGIN
         fresh := true;
     ELSIF NOT volatile_default THEN
         -- Stored once in the catalog: existing rows read it, no rewrite.
+        -- A non-NULL stored default also proves NOT NULL for them, so the
+        -- server adds the constraint in the same statement without a scan.
         CALL @extschema@._step(
-            pg_catalog.format(E'ALTER TABLE %s ADD COLUMN %I %s DEFAULT (%s\n)', q,
+            pg_catalog.format(E'ALTER TABLE %s ADD COLUMN %I %s%s DEFAULT (%s\n)', q,
                               safe_add_column.column_name, safe_add_column.type_name,
+                              CASE WHEN safe_add_column.not_null THEN ' NOT NULL' ELSE '' END,
                               safe_add_column.default_value),
             safe_add_column.lock_timeout, safe_add_column.max_attempts, safe_add_column.max_pause,
             what || ': ADD COLUMN with a non-volatile DEFAULT');
@@ -1075,7 +1093,7 @@ BEGIN
                                   batch_size => safe_add_column.batch_size,
                                   restart => fresh);
     END IF;
-    IF safe_add_column.not_null THEN
+    IF safe_add_column.not_null AND NOT (fresh AND NOT volatile_default) THEN
         CALL @extschema@.safe_set_not_null(safe_add_column.relation, safe_add_column.column_name,
                                            safe_add_column.lock_timeout, safe_add_column.max_attempts,
                                            safe_add_column.max_pause);
@@ -1084,7 +1102,7 @@ END;
 $$;
 
 COMMENT ON PROCEDURE safe_add_column(regclass, name, text, text, boolean, interval, integer, interval, integer) IS
-'safe_add_column: ADD COLUMN without a table rewrite: a non-volatile default in the catalog; a volatile one as SET DEFAULT plus a batched backfill; NOT NULL through safe_set_not_null; each step committed, with lock retries';
+'safe_add_column: ADD COLUMN without a table rewrite: a non-volatile default in the catalog (with NOT NULL in the same statement, no scan); a volatile one as SET DEFAULT plus a batched backfill, then NOT NULL through safe_set_not_null; each step committed, with lock retries';
 
 -- Not executable by PUBLIC: a deploy role needs EXECUTE on the procedures
 -- it calls and on the internal ones below, which they call (docs/reference.md
