@@ -193,7 +193,7 @@ mo_guc_init(void)
 							"Rules whose cost grows with the table (rewrites, validation scans, index builds, unbatched DML) fire from this size on.",
 							&mo_lint_large_table_rows,
 							100000, 0, INT_MAX,
-							PGC_USERSET,
+							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);
 	DefineCustomEnumVariable("moltres_ops.log_format",
