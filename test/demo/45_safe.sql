@@ -5,8 +5,8 @@
 \echo '== An ALTER behind a long report: with_lock_retry waits 100 ms at a time, so readers never queue for long'
 \! PGAPPNAME=long-report psql -X -q -d demo -c "BEGIN; SELECT count(*) FROM pgbench_branches; SELECT pg_sleep(1.5); COMMIT" >/dev/null 2>&1 &
 \! sleep 0.3
-CALL moltres_ops.with_lock_retry('ALTER TABLE pgbench_branches ADD COLUMN region text', max_attempts => 30);
-SELECT attname FROM pg_attribute WHERE attrelid = 'pgbench_branches'::regclass AND attname = 'region';
+CALL moltres_ops.with_lock_retry('ALTER TABLE pgbench_branches ADD COLUMN manager text', max_attempts => 30);
+SELECT attname FROM pg_attribute WHERE attrelid = 'pgbench_branches'::regclass AND attname = 'manager';
 
 \echo '== safe_set_not_null: CHECK NOT VALID, VALIDATE (reads and writes go on), SET NOT NULL (no scan), DROP the CHECK'
 SET client_min_messages = debug1;
