@@ -36,7 +36,8 @@ ALTER TABLE guard_t ADD COLUMN note text;
 
 -- block: refused before it runs, with the safe way and the bypass.
 SET moltres_ops.ddl_guard = block;
-\set VERBOSITY verbose
+ALTER TABLE guard_t ALTER COLUMN n TYPE bigint;
+\set VERBOSITY sqlstate
 ALTER TABLE guard_t ALTER COLUMN n TYPE bigint;
 \set VERBOSITY default
 SELECT atttypid::regtype AS unchanged FROM pg_attribute WHERE attrelid = 'guard_t'::regclass AND attname = 'n';
