@@ -35,12 +35,11 @@
  * the error into that context and the entry into the ring, touches no
  * catalog, and re-throws.
  *
- * Shared state and locking: the ring is an array of fixed-size slots plus a
- * header, protected by one LWLock (the "moltres_ops ddl_log" tranche): taken
- * exclusively by a backend for the copy of one entry, shared by a reader to
- * copy the ring out.  Entries are built before the lock is taken.  DDL is
- * rare next to queries, so one lock is not a point of contention.  Runs in
- * backends only.
+ * Shared state and locking: the ring is a MoRing (ring.c, which describes
+ * its one LWLock, the "moltres_ops ddl_log" tranche).  Entries are built
+ * before the lock is taken, which is held only for the copy into one slot.
+ * DDL is rare next to queries, so one lock is not a point of contention.
+ * Runs in backends only.
  *
  *-------------------------------------------------------------------------
  */
@@ -49,20 +48,15 @@
 #include "access/htup_details.h"
 #include "access/parallel.h"
 #include "catalog/namespace.h"
-#include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "libpq/libpq-be.h"
-#include "mb/pg_wchar.h"
 #include "miscadmin.h"
-#include "parser/scansup.h"
 #include "portability/instr_time.h"
-#include "storage/lwlock.h"
 #include "storage/proc.h"
-#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -75,6 +69,7 @@
 #include "ddl_guard.h"
 #include "lint.h"
 #include "moltres_ops.h"
+#include "ring.h"
 #include "shmem.h"
 
 #define DDL_AREA		"ddl_log"
@@ -93,9 +88,7 @@ mo_ddl_statement_hook_type mo_ddl_statement_hook = NULL;
 /* One slot of the ring; the strings follow it in the slot. */
 typedef struct DdlEntry
 {
-	TimestampTz ts;				/* when the statement started */
-	int			pid;
-	Oid			userid;			/* current user, for the privacy rule */
+	MoRingEvent ev;				/* when, who */
 	double		duration_ms;
 	int			sqlerrcode;		/* 0: none */
 	int			risk;			/* MoRisk, or -1: not judged */
@@ -103,25 +96,13 @@ typedef struct DdlEntry
 	bool		toplevel;
 	char		outcome;		/* DDL_OK, DDL_ERROR, DDL_BLOCKED */
 	char		command[DDL_COMMAND_MAX];
-	char		username[NAMEDATALEN];	/* fallback if the role is gone */
-	char		datname[NAMEDATALEN];
-	char		appname[NAMEDATALEN];
 	int			object_len;		/* -1: none */
 	int			error_len;		/* -1: none */
 	int			rules_len;		/* -1: none */
 } DdlEntry;
 
-typedef struct DdlRing
-{
-	LWLock	   *lock;
-	uint64		next;			/* how many were recorded since reset */
-	int			nslots;
-	Size		slot_size;
-	TimestampTz reset_at;
-	char		slots[FLEXIBLE_ARRAY_MEMBER];
-} DdlRing;
 
-static DdlRing *ring = NULL;
+static MoRing *ring = NULL;
 
 /* What is known about one DDL statement while it runs. */
 typedef struct DdlRun
@@ -161,22 +142,14 @@ slot_size(void)
 static Size
 ddl_shmem_size(void)
 {
-	return add_size(offsetof(DdlRing, slots),
-					mul_size(slot_size(), mo_ddl_log_buffer));
+	return mo_ring_size(slot_size(), mo_ddl_log_buffer);
 }
 
 static void
 ddl_shmem_startup(void *area, bool found)
 {
-	ring = (DdlRing *) area;
-	if (!found)
-	{
-		ring->next = 0;
-		ring->nslots = mo_ddl_log_buffer;
-		ring->slot_size = slot_size();
-		ring->reset_at = GetCurrentTimestamp();
-	}
-	ring->lock = &(mo_shmem_locks(DDL_AREA)[0].lock);
+	ring = (MoRing *) area;
+	mo_ring_attach(ring, found, DDL_AREA, slot_size(), mo_ddl_log_buffer);
 }
 
 /*
@@ -188,12 +161,6 @@ mo_ddl_init(void)
 {
 	mo_shmem_register(DDL_AREA, ddl_shmem_size, ddl_shmem_startup, 1);
 	mo_ddl_statement_hook = ddl_run;
-}
-
-static inline DdlEntry *
-ring_slot(DdlRing *r, uint64 n)
-{
-	return (DdlEntry *) (r->slots + (n % r->nslots) * r->slot_size);
 }
 
 /* The strings of a slot, in order: statement, object, error, rules. */
@@ -216,41 +183,6 @@ static inline char *
 slot_rules(DdlEntry *e)
 {
 	return slot_error(e) + DDL_ERROR_MAX + 1;
-}
-
-/* Copy at most max bytes of src, cut at a character boundary. */
-static int
-copy_clipped(char *dst, const char *src, int len, int max)
-{
-	if (src == NULL || len < 0)
-		return -1;
-	if (len > max)
-		len = pg_mbcliplen(src, len, max);
-	memcpy(dst, src, len);
-	dst[len] = '\0';
-	return len;
-}
-
-/* This statement's own text, without surrounding blanks and semicolons. */
-static const char *
-statement_text(const char *s, int loc, int n, int *len)
-{
-	if (s == NULL)
-	{
-		*len = 0;
-		return "";
-	}
-	if (loc < 0 || loc > (int) strlen(s))
-		loc = 0, n = 0;
-	s += loc;
-	if (n <= 0)
-		n = strlen(s);
-	while (n > 0 && scanner_isspace(*s))
-		s++, n--;
-	while (n > 0 && (scanner_isspace(s[n - 1]) || s[n - 1] == ';'))
-		n--;
-	*len = n;
-	return s;
 }
 
 /* A dotted name out of a list of String nodes, without catalog access. */
@@ -664,18 +596,14 @@ static void
 record(DdlRun *run, char outcome, double duration_ms, int sqlerrcode,
 	   const char *error, int rewrote)
 {
-	const char *user = MyProcPort ? MyProcPort->user_name : NULL;
-	const char *db = MyProcPort ? MyProcPort->database_name : NULL;
 	DdlEntry   *e;
 
 	if (ring == NULL || ring->nslots <= 0)
 		return;
 
-	LWLockAcquire(ring->lock, LW_EXCLUSIVE);
-	e = ring_slot(ring, ring->next);
-	e->ts = run->start;
-	e->pid = MyProcPid;
-	e->userid = GetUserId();
+	e = mo_ring_write_begin(ring);
+	mo_ring_event_fill(&e->ev, run->start,
+					   MyProcPort ? MyProcPort->user_name : NULL);
 	e->duration_ms = duration_ms;
 	e->sqlerrcode = sqlerrcode;
 	e->risk = run->risk;
@@ -683,18 +611,14 @@ record(DdlRun *run, char outcome, double duration_ms, int sqlerrcode,
 	e->toplevel = run->toplevel;
 	e->outcome = outcome;
 	strlcpy(e->command, run->command, DDL_COMMAND_MAX);
-	strlcpy(e->username, user ? user : "", NAMEDATALEN);
-	strlcpy(e->datname, db ? db : "", NAMEDATALEN);
-	strlcpy(e->appname, application_name ? application_name : "", NAMEDATALEN);
-	(void) copy_clipped(slot_text(e), run->text, run->text_len, mo_max_query_text);
+	(void) mo_copy_clipped(slot_text(e), run->text, run->text_len, mo_max_query_text);
 	e->object_len = run->object ?
-		copy_clipped(slot_object(e), run->object, strlen(run->object), DDL_OBJECT_MAX) : -1;
+		mo_copy_clipped(slot_object(e), run->object, strlen(run->object), DDL_OBJECT_MAX) : -1;
 	e->error_len = error ?
-		copy_clipped(slot_error(e), error, strlen(error), DDL_ERROR_MAX) : -1;
+		mo_copy_clipped(slot_error(e), error, strlen(error), DDL_ERROR_MAX) : -1;
 	e->rules_len = run->rules ?
-		copy_clipped(slot_rules(e), run->rules, strlen(run->rules), DDL_RULES_MAX) : -1;
-	ring->next++;
-	LWLockRelease(ring->lock);
+		mo_copy_clipped(slot_rules(e), run->rules, strlen(run->rules), DDL_RULES_MAX) : -1;
+	mo_ring_write_end(ring);
 }
 
 /* Warn about, or refuse, the dangerous findings of a judged statement. */
@@ -777,7 +701,7 @@ ddl_run(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	oldcxt = MemoryContextSwitchTo(cxt);
 	run = palloc0(sizeof(DdlRun));
 	run->parsetree = pstmt->utilityStmt;
-	run->text = statement_text(queryString, pstmt->stmt_location,
+	run->text = mo_statement_text(queryString, pstmt->stmt_location,
 							   pstmt->stmt_len, &run->text_len);
 	run->command = GetCommandTagName(CreateCommandTag(run->parsetree));
 	run->toplevel = (context == PROCESS_UTILITY_TOPLEVEL);
@@ -892,45 +816,29 @@ Datum
 moltres_ops_ddl_log(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Oid			me = GetUserId();
-	bool		see_all;
-	char	   *copy;
-	uint64		next;
-	int			n;
+	MoRingCopy	copy;
 
 	mo_require_shmem();
-	see_all = superuser() || has_privs_of_role(me, ROLE_PG_READ_ALL_STATS);
 	InitMaterializedSRF(fcinfo, 0);
 	if (ring->nslots <= 0)
 		return (Datum) 0;
 
 	/* Copy the ring out under the lock; build the rows without it. */
-	copy = palloc(ring->slot_size * ring->nslots);
-	LWLockAcquire(ring->lock, LW_SHARED);
-	next = ring->next;
-	memcpy(copy, ring->slots, ring->slot_size * ring->nslots);
-	LWLockRelease(ring->lock);
-
-	n = (int) Min(next, (uint64) ring->nslots);
-	for (int i = 0; i < n; i++)
+	mo_ring_copy(ring, &copy);
+	for (int i = 0; i < copy.count; i++)
 	{
-		uint64		k = (next - 1 - i) % ring->nslots;
-		DdlEntry   *e = (DdlEntry *) (copy + k * ring->slot_size);
+		DdlEntry   *e = mo_ring_copy_entry(&copy, i);
 		Datum		values[16];
 		bool		nulls[16] = {0};
-		char	   *name;
 
-		if (!see_all && e->userid != me)
+		if (!mo_ring_event_visible(&e->ev))
 			continue;
 
-		values[0] = TimestampTzGetDatum(e->ts);
-		values[1] = Int32GetDatum(e->pid);
-		/* the role that ran it, by its current name */
-		name = GetUserNameFromId(e->userid, true);
-		values[2] = DirectFunctionCall1(namein,
-										CStringGetDatum(name ? name : e->username));
-		values[3] = DirectFunctionCall1(namein, CStringGetDatum(e->datname));
-		values[4] = CStringGetTextDatum(e->appname);
+		values[0] = TimestampTzGetDatum(e->ev.ts);
+		values[1] = Int32GetDatum(e->ev.pid);
+		values[2] = mo_ring_event_username(&e->ev);
+		values[3] = DirectFunctionCall1(namein, CStringGetDatum(e->ev.datname));
+		values[4] = CStringGetTextDatum(e->ev.appname);
 		values[5] = CStringGetTextDatum(e->command);
 		if (e->object_len >= 0)
 			values[6] = CStringGetTextDatum(slot_object(e));
@@ -962,7 +870,7 @@ moltres_ops_ddl_log(PG_FUNCTION_ARGS)
 			nulls[15] = true;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	pfree(copy);
+	pfree(copy.data);
 
 	return (Datum) 0;
 }
@@ -977,11 +885,7 @@ Datum
 moltres_ops_reset_ddl_log(PG_FUNCTION_ARGS)
 {
 	mo_require_shmem();
-
-	LWLockAcquire(ring->lock, LW_EXCLUSIVE);
-	ring->next = 0;
-	ring->reset_at = GetCurrentTimestamp();
-	LWLockRelease(ring->lock);
+	mo_ring_reset(ring);
 
 	PG_RETURN_VOID();
 }

@@ -15,29 +15,21 @@
  * is reset after each statement, so nothing outlives it; on the error path
  * nothing touches the catalogs and nothing raises.
  *
- * Shared state and locking: the ring is an array of fixed-size slots plus a
- * header, protected by one LWLock (the "moltres_ops slowlog" tranche).  A
- * backend that records takes it exclusively for the copy into one slot; a
- * reader takes it shared to copy the ring out, and builds its result after
- * releasing it.  Slow statements are rare by definition, so one lock is not
- * a point of contention.  The message text is built before the lock is
- * taken.  Runs in backends only.
+ * Shared state and locking: the ring is a MoRing (ring.c, which describes
+ * its one LWLock) of fixed-size slots.  The message text and the strings of
+ * the slot are built before the lock is taken; the lock is held only for the
+ * copy into one slot.  Runs in backends only.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "catalog/pg_authid.h"
 #include "commands/explain.h"
 #include "common/ip.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "libpq/libpq-be.h"
-#include "mb/pg_wchar.h"
 #include "miscadmin.h"
-#include "storage/lwlock.h"
-#include "parser/scansup.h"
-#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/inet.h"
@@ -46,6 +38,7 @@
 #include "utils/timestamp.h"
 
 #include "exec_hooks.h"
+#include "ring.h"
 #include "shmem.h"
 #include "slowlog.h"
 
@@ -57,16 +50,11 @@
 /* One slot of the ring; the strings follow it in the slot. */
 typedef struct SlowEntry
 {
-	TimestampTz ts;				/* when the statement started */
-	int			pid;
-	Oid			userid;			/* current user, for the privacy rule */
+	MoRingEvent ev;				/* when, who */
 	uint64		queryid;
 	double		duration_ms;
 	int64		rows;
 	int			sqlerrcode;		/* 0: succeeded */
-	char		username[NAMEDATALEN];	/* fallback if the role is gone */
-	char		datname[NAMEDATALEN];
-	char		appname[NAMEDATALEN];
 	char		client[64];		/* numeric address; "" for a Unix socket */
 	int			query_len;
 	int			params_len;		/* -1: none */
@@ -74,17 +62,8 @@ typedef struct SlowEntry
 	int			plan_len;		/* -1: none */
 } SlowEntry;
 
-typedef struct SlowRing
-{
-	LWLock	   *lock;
-	uint64		next;			/* how many were recorded since reset */
-	int			nslots;
-	Size		slot_size;
-	TimestampTz reset_at;
-	char		slots[FLEXIBLE_ARRAY_MEMBER];
-} SlowRing;
 
-static SlowRing *ring = NULL;
+static MoRing *ring = NULL;
 
 /* Where a slow statement's strings are built; reset after each. */
 static MemoryContext slow_cxt = NULL;
@@ -103,22 +82,14 @@ slot_size(void)
 static Size
 slowlog_shmem_size(void)
 {
-	return add_size(offsetof(SlowRing, slots),
-					mul_size(slot_size(), mo_slow_query_buffer));
+	return mo_ring_size(slot_size(), mo_slow_query_buffer);
 }
 
 static void
 slowlog_shmem_startup(void *area, bool found)
 {
-	ring = (SlowRing *) area;
-	if (!found)
-	{
-		ring->next = 0;
-		ring->nslots = mo_slow_query_buffer;
-		ring->slot_size = slot_size();
-		ring->reset_at = GetCurrentTimestamp();
-	}
-	ring->lock = &(mo_shmem_locks(SLOW_AREA)[0].lock);
+	ring = (MoRing *) area;
+	mo_ring_attach(ring, found, SLOW_AREA, slot_size(), mo_slow_query_buffer);
 }
 
 /*
@@ -130,12 +101,6 @@ mo_slowlog_init(void)
 {
 	mo_shmem_register(SLOW_AREA, slowlog_shmem_size, slowlog_shmem_startup, 1);
 	mo_slow_statement_hook = slowlog_statement_done;
-}
-
-static inline SlowEntry *
-ring_slot(SlowRing *r, uint64 n)
-{
-	return (SlowEntry *) (r->slots + (n % r->nslots) * r->slot_size);
 }
 
 /* The strings of a slot, in order: query, parameters, error, plan. */
@@ -158,48 +123,6 @@ static inline char *
 slot_plan(SlowEntry *e)
 {
 	return slot_error(e) + SLOW_ERROR_MAX + 1;
-}
-
-/* Copy at most max bytes of src, cut at a character boundary. */
-static int
-copy_clipped(char *dst, const char *src, int len, int max)
-{
-	if (src == NULL || len < 0)
-		return -1;
-	if (len > max)
-		len = pg_mbcliplen(src, len, max);
-	memcpy(dst, src, len);
-	dst[len] = '\0';
-	return len;
-}
-
-/*
- * This statement's own text out of a query string that may hold several,
- * without the surrounding blanks.
- */
-static const char *
-statement_text(const MoStatementDone *stmt, int *len)
-{
-	const char *s = stmt->source_text;
-	int			loc = stmt->stmt_location;
-	int			n = stmt->stmt_len;
-
-	if (s == NULL)
-	{
-		*len = 0;
-		return "";
-	}
-	if (loc < 0 || loc > (int) strlen(s))
-		loc = 0, n = 0;
-	s += loc;
-	if (n <= 0)
-		n = strlen(s);
-	while (n > 0 && scanner_isspace(*s))
-		s++, n--;
-	while (n > 0 && (scanner_isspace(s[n - 1]) || s[n - 1] == ';'))
-		n--;
-	*len = n;
-	return s;
 }
 
 /* The client's numeric address, or "" for a Unix socket or no client. */
@@ -319,7 +242,9 @@ static void
 slowlog_write(const MoStatementDone *stmt)
 {
 	int			qlen;
-	const char *query = statement_text(stmt, &qlen);
+	const char *query = mo_statement_text(stmt->source_text,
+										  stmt->stmt_location,
+										  stmt->stmt_len, &qlen);
 	char	   *params = NULL;
 	char	   *plan = NULL;
 	char	   *message = NULL;
@@ -433,28 +358,21 @@ slowlog_write(const MoStatementDone *stmt)
 	if (ring == NULL || ring->nslots <= 0)
 		return;
 
-	LWLockAcquire(ring->lock, LW_EXCLUSIVE);
 	{
-		SlowEntry  *e = ring_slot(ring, ring->next);
+		SlowEntry  *e = mo_ring_write_begin(ring);
 
-		e->ts = started;
-		e->pid = MyProcPid;
-		e->userid = GetUserId();
+		mo_ring_event_fill(&e->ev, started, user);
 		e->queryid = stmt->queryid;
 		e->duration_ms = stmt->duration_ms;
 		e->rows = (int64) stmt->rows;
 		e->sqlerrcode = stmt->failed ? stmt->sqlerrcode : 0;
-		strlcpy(e->username, user ? user : "", NAMEDATALEN);
-		strlcpy(e->datname, db ? db : "", NAMEDATALEN);
-		strlcpy(e->appname, app, NAMEDATALEN);
 		strlcpy(e->client, client, sizeof(e->client));
-		e->query_len = copy_clipped(slot_query(e), query, qlen, mo_max_query_text);
-		e->params_len = params ? copy_clipped(slot_params(e), params, strlen(params), SLOW_PARAMS_MAX) : -1;
-		e->error_len = message ? copy_clipped(slot_error(e), message, strlen(message), SLOW_ERROR_MAX) : -1;
-		e->plan_len = plan ? copy_clipped(slot_plan(e), plan, strlen(plan), SLOW_PLAN_MAX) : -1;
-		ring->next++;
+		e->query_len = mo_copy_clipped(slot_query(e), query, qlen, mo_max_query_text);
+		e->params_len = params ? mo_copy_clipped(slot_params(e), params, strlen(params), SLOW_PARAMS_MAX) : -1;
+		e->error_len = message ? mo_copy_clipped(slot_error(e), message, strlen(message), SLOW_ERROR_MAX) : -1;
+		e->plan_len = plan ? mo_copy_clipped(slot_plan(e), plan, strlen(plan), SLOW_PLAN_MAX) : -1;
+		mo_ring_write_end(ring);
 	}
-	LWLockRelease(ring->lock);
 }
 
 PG_FUNCTION_INFO_V1(moltres_ops_slow_queries);
@@ -468,45 +386,29 @@ Datum
 moltres_ops_slow_queries(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Oid			me = GetUserId();
-	bool		see_all = superuser() ||
-		has_privs_of_role(me, ROLE_PG_READ_ALL_STATS);
-	char	   *copy;
-	uint64		next;
-	int			n;
+	MoRingCopy	copy;
 
 	mo_require_shmem();
 	InitMaterializedSRF(fcinfo, 0);
+	if (ring->nslots <= 0)
+		return (Datum) 0;
 
 	/* Copy the ring out under the lock; build the rows without it. */
-	copy = palloc(ring->slot_size * ring->nslots);
-	LWLockAcquire(ring->lock, LW_SHARED);
-	next = ring->next;
-	memcpy(copy, ring->slots, ring->slot_size * ring->nslots);
-	LWLockRelease(ring->lock);
-
-	n = (int) Min(next, (uint64) ring->nslots);
-	for (int i = 0; i < n; i++)
+	mo_ring_copy(ring, &copy);
+	for (int i = 0; i < copy.count; i++)
 	{
-		uint64		k = (next - 1 - i) % ring->nslots;
-		SlowEntry  *e = (SlowEntry *) (copy + k * ring->slot_size);
+		SlowEntry  *e = mo_ring_copy_entry(&copy, i);
 		Datum		values[14];
 		bool		nulls[14] = {0};
 
-		if (!see_all && e->userid != me)
+		if (!mo_ring_event_visible(&e->ev))
 			continue;
 
-		values[0] = TimestampTzGetDatum(e->ts);
-		values[1] = Int32GetDatum(e->pid);
-		{
-			/* the role that ran it, by its current name */
-			char	   *name = GetUserNameFromId(e->userid, true);
-
-			values[2] = DirectFunctionCall1(namein,
-											CStringGetDatum(name ? name : e->username));
-		}
-		values[3] = DirectFunctionCall1(namein, CStringGetDatum(e->datname));
-		values[4] = CStringGetTextDatum(e->appname);
+		values[0] = TimestampTzGetDatum(e->ev.ts);
+		values[1] = Int32GetDatum(e->ev.pid);
+		values[2] = mo_ring_event_username(&e->ev);
+		values[3] = DirectFunctionCall1(namein, CStringGetDatum(e->ev.datname));
+		values[4] = CStringGetTextDatum(e->ev.appname);
 		if (e->client[0])
 			values[5] = DirectFunctionCall1(inet_in, CStringGetDatum(e->client));
 		else
@@ -533,7 +435,7 @@ moltres_ops_slow_queries(PG_FUNCTION_ARGS)
 			nulls[13] = true;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	pfree(copy);
+	pfree(copy.data);
 
 	return (Datum) 0;
 }
@@ -548,11 +450,7 @@ Datum
 moltres_ops_reset_slow_queries(PG_FUNCTION_ARGS)
 {
 	mo_require_shmem();
-
-	LWLockAcquire(ring->lock, LW_EXCLUSIVE);
-	ring->next = 0;
-	ring->reset_at = GetCurrentTimestamp();
-	LWLockRelease(ring->lock);
+	mo_ring_reset(ring);
 
 	PG_RETURN_VOID();
 }

@@ -1,0 +1,177 @@
+/*-------------------------------------------------------------------------
+ *
+ * ring.c
+ *	  A shared ring of fixed-size slots, for the logs of recent events
+ *	  (slowlog.c, ddl_guard.c): each owner defines its slot layout, which
+ *	  starts with a MoRingEvent; the ring keeps the newest nslots events.
+ *
+ * Locking: one LWLock per ring.  A writer takes it exclusively between
+ * mo_ring_write_begin and mo_ring_write_end, for the copy into one slot
+ * (the strings are built before); a reader takes it shared to copy the
+ * whole ring out, and builds its rows after releasing it.  The events are
+ * rare (slow statements, DDL), so one lock is no point of contention.
+ * Runs in backends; the postmaster only attaches.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_authid.h"
+#include "libpq/libpq-be.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "parser/scansup.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+
+#include "ring.h"
+#include "shmem.h"
+
+Size
+mo_ring_size(Size slot_size, int nslots)
+{
+	return add_size(offsetof(MoRing, slots), mul_size(slot_size, nslots));
+}
+
+/*
+ * mo_ring_attach - the shmem start-up of a ring registered as area: set it
+ * up in the first process (found = false), find its lock in every one.
+ */
+void
+mo_ring_attach(MoRing *ring, bool found, const char *area, Size slot_size,
+			   int nslots)
+{
+	if (!found)
+	{
+		ring->next = 0;
+		ring->nslots = nslots;
+		ring->slot_size = slot_size;
+		ring->reset_at = GetCurrentTimestamp();
+	}
+	ring->lock = &(mo_shmem_locks(area)[0].lock);
+}
+
+/*
+ * mo_ring_write_begin - the slot of the next event, zeroed, with the lock
+ * held exclusively until mo_ring_write_end.  Fill it without raising.
+ */
+void *
+mo_ring_write_begin(MoRing *ring)
+{
+	char	   *slot;
+
+	LWLockAcquire(ring->lock, LW_EXCLUSIVE);
+	slot = ring->slots + (ring->next % ring->nslots) * ring->slot_size;
+	memset(slot, 0, ring->slot_size);
+	return slot;
+}
+
+void
+mo_ring_write_end(MoRing *ring)
+{
+	ring->next++;
+	LWLockRelease(ring->lock);
+}
+
+/* mo_ring_copy - copy the ring into palloc'd memory under a shared lock. */
+void
+mo_ring_copy(MoRing *ring, MoRingCopy *copy)
+{
+	copy->nslots = ring->nslots;
+	copy->slot_size = ring->slot_size;
+	copy->data = palloc(ring->slot_size * Max(ring->nslots, 1));
+	LWLockAcquire(ring->lock, LW_SHARED);
+	copy->next = ring->next;
+	memcpy(copy->data, ring->slots, ring->slot_size * ring->nslots);
+	LWLockRelease(ring->lock);
+	copy->count = (int) Min(copy->next, (uint64) copy->nslots);
+}
+
+void
+mo_ring_reset(MoRing *ring)
+{
+	LWLockAcquire(ring->lock, LW_EXCLUSIVE);
+	ring->next = 0;
+	ring->reset_at = GetCurrentTimestamp();
+	LWLockRelease(ring->lock);
+}
+
+/*
+ * mo_ring_event_fill - who caused the event: this backend, its current
+ * user, database and application; username is the name to show if the
+ * role is dropped later.  No catalog access: also used on error paths.
+ */
+void
+mo_ring_event_fill(MoRingEvent *ev, TimestampTz ts, const char *username)
+{
+	ev->ts = ts;
+	ev->pid = MyProcPid;
+	ev->userid = GetUserId();
+	strlcpy(ev->username, username ? username : "", NAMEDATALEN);
+	strlcpy(ev->datname, MyProcPort && MyProcPort->database_name ?
+			MyProcPort->database_name : "", NAMEDATALEN);
+	strlcpy(ev->appname, application_name ? application_name : "", NAMEDATALEN);
+}
+
+/*
+ * mo_ring_event_visible - the privacy rule of the event views: the texts
+ * are as they ran, literals included, so other users' events only for
+ * superusers and members of pg_read_all_stats.
+ */
+bool
+mo_ring_event_visible(const MoRingEvent *ev)
+{
+	Oid			me = GetUserId();
+
+	return ev->userid == me || superuser() ||
+		has_privs_of_role(me, ROLE_PG_READ_ALL_STATS);
+}
+
+/* The role that caused the event, by its current name, as a name Datum. */
+Datum
+mo_ring_event_username(const MoRingEvent *ev)
+{
+	char	   *name = GetUserNameFromId(ev->userid, true);
+
+	return DirectFunctionCall1(namein, CStringGetDatum(name ? name : ev->username));
+}
+
+/* Copy at most max bytes of src, cut at a character boundary; -1 if none. */
+int
+mo_copy_clipped(char *dst, const char *src, int len, int max)
+{
+	if (src == NULL || len < 0)
+		return -1;
+	if (len > max)
+		len = pg_mbcliplen(src, len, max);
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+	return len;
+}
+
+/*
+ * mo_statement_text - one statement's own text out of a query string that
+ * may hold several (loc and n as in PlannedStmt; n = 0: to the end),
+ * without the surrounding blanks and semicolons.
+ */
+const char *
+mo_statement_text(const char *s, int loc, int n, int *len)
+{
+	if (s == NULL)
+	{
+		*len = 0;
+		return "";
+	}
+	if (loc < 0 || loc > (int) strlen(s))
+		loc = 0, n = 0;
+	s += loc;
+	if (n <= 0)
+		n = strlen(s);
+	while (n > 0 && scanner_isspace(*s))
+		s++, n--;
+	while (n > 0 && (scanner_isspace(s[n - 1]) || s[n - 1] == ';'))
+		n--;
+	*len = n;
+	return s;
+}

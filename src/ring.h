@@ -1,0 +1,75 @@
+/*-------------------------------------------------------------------------
+ *
+ * ring.h
+ *	  A shared ring of fixed-size slots: the logs of recent events that the
+ *	  views slow_queries and ddl_log show.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MO_RING_H
+#define MO_RING_H
+
+#include "storage/lwlock.h"
+#include "utils/timestamp.h"
+
+/*
+ * The ring proper, in shared memory.  Slot n of the event stream lives at
+ * slots + (n % nslots) * slot_size; next counts the events since reset.
+ */
+typedef struct MoRing
+{
+	LWLock	   *lock;
+	uint64		next;
+	int			nslots;
+	Size		slot_size;
+	TimestampTz reset_at;
+	char		slots[FLEXIBLE_ARRAY_MEMBER];
+} MoRing;
+
+/* What every event records about who caused it; it starts each slot. */
+typedef struct MoRingEvent
+{
+	TimestampTz ts;				/* when the statement started */
+	int			pid;
+	Oid			userid;			/* current user, for the privacy rule */
+	char		username[NAMEDATALEN];	/* fallback if the role is gone */
+	char		datname[NAMEDATALEN];
+	char		appname[NAMEDATALEN];
+} MoRingEvent;
+
+/* A private copy of a ring, to build rows from without holding its lock. */
+typedef struct MoRingCopy
+{
+	char	   *data;
+	uint64		next;
+	int			nslots;
+	Size		slot_size;
+	int			count;			/* events in the copy */
+} MoRingCopy;
+
+extern Size mo_ring_size(Size slot_size, int nslots);
+extern void mo_ring_attach(MoRing *ring, bool found, const char *area,
+						   Size slot_size, int nslots);
+extern void *mo_ring_write_begin(MoRing *ring);
+extern void mo_ring_write_end(MoRing *ring);
+extern void mo_ring_copy(MoRing *ring, MoRingCopy *copy);
+extern void mo_ring_reset(MoRing *ring);
+
+extern void mo_ring_event_fill(MoRingEvent *ev, TimestampTz ts,
+							   const char *username);
+extern bool mo_ring_event_visible(const MoRingEvent *ev);
+extern Datum mo_ring_event_username(const MoRingEvent *ev);
+
+extern int	mo_copy_clipped(char *dst, const char *src, int len, int max);
+extern const char *mo_statement_text(const char *s, int loc, int n, int *len);
+
+/* The i-th newest event of a copy, 0 being the newest. */
+static inline void *
+mo_ring_copy_entry(const MoRingCopy *copy, int i)
+{
+	uint64		k = (copy->next - 1 - i) % copy->nslots;
+
+	return copy->data + k * copy->slot_size;
+}
+
+#endif							/* MO_RING_H */
