@@ -539,10 +539,25 @@ judge(void *arg)
 {
 	DdlRun	   *run = (DdlRun *) arg;
 	char	   *sql = pnstrdup(run->text, run->text_len);
-	List	   *results = mo_lint_run(sql);
+	List	   *results;
 	StringInfoData rules;
+	int			nestlevel;
 	int			worst = -1;
 	ListCell   *lc;
+
+	/*
+	 * The client already got the parser's notices and warnings for this
+	 * statement ("identifier will be truncated", "nonstandard use of \\"):
+	 * parsing it again must be silent.  The settings are restored on
+	 * return, or by the subtransaction's abort if the linter fails.
+	 */
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("client_min_messages", "error", PGC_SUSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("log_min_messages", "error", PGC_SUSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	results = mo_lint_run(sql);
+	AtEOXact_GUC(true, nestlevel);
 
 	foreach(lc, results)
 	{

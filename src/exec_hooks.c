@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * exec_hooks.c
- *	  Timing of every statement: the post-parse-analyze, ExecutorStart,
- *	  ExecutorRun, ExecutorFinish, ExecutorEnd and ProcessUtility hooks,
- *	  nesting depth, and the capture of statements that fail.
+ *	  Timing of every statement: the post-parse-analyze, planner,
+ *	  ExecutorStart, ExecutorRun, ExecutorFinish, ExecutorEnd and
+ *	  ProcessUtility hooks, nesting depth, the capture of statements that
+ *	  fail, and which statement a client's error belongs to.
  *
  * Each hook calls the previous one (or the standard function), so the
  * extension loads beside pg_stat_statements, auto_explain and others in any
@@ -15,20 +16,54 @@
  * statement never reaches ExecutorEnd (PortalCleanup skips it for a failed
  * portal), so ExecutorRun, ExecutorFinish and ProcessUtility catch the
  * error, record the execution with its elapsed time and error class, and
- * re-throw it unchanged.  The catch path allocates nothing (the error may
- * be out-of-memory) and takes no lock that the hot path holds.
+ * re-throw it unchanged.
  *
- * Per-query state lives in a small backend-local array, not in palloc'd
- * memory: a QueryDesc's slot is found by pointer (normally the last one
- * used) and is released by a reset callback on the query's executor memory
- * context, which runs whether the query ends normally or is thrown away
- * with its portal on abort.  So nothing leaks and nothing is allocated per
- * statement on the hot path.
+ * The rule on the statement path.  These hooks run inside every client's
+ * statement, so they must never change what the client sees:
+ *
+ *	- Never catch and discard an error we did not raise.  A PG_CATCH here
+ *	  records numbers and re-throws; FlushErrorState() after someone else's
+ *	  error would eat a cancel or a statement timeout.
+ *	- Inside PG_CATCH and in emit_log_hook, do nothing that can raise or
+ *	  process interrupts: no ereport, no palloc, no catalog access, no
+ *	  EXPLAIN.  An interrupt check there can throw a different error (a
+ *	  parallel worker's death, a cancel) in place of the user's.  Counters
+ *	  are updated (spinlocks, atomics, LWLocks); whatever must be written
+ *	  (the slow-query log line of a failed statement) is queued and written
+ *	  at the next safe point, the start of the backend's next statement or
+ *	  its exit (mo_slowlog_flush).
+ *	- On the success path, work that may check for interrupts (printing a
+ *	  slow statement's plan) runs with interrupts held, so a cancel or
+ *	  timeout that arrives meanwhile stays pending; it is serviced right
+ *	  after, once the executor has been shut down, and reaches the client
+ *	  as the statement's error.
+ *	- The hot path allocates nothing and takes no lock shared by all
+ *	  backends.  Per-query state lives in blocks of a backend-local array,
+ *	  allocated once and never moved: a QueryDesc's slot is found by
+ *	  pointer (normally the last one used) and is released by a reset
+ *	  callback on the query's executor memory context, which runs whether
+ *	  the query ends normally or is thrown away with its portal on abort.
+ *
+ * Errors raised outside the executor.  A client also sees errors that no
+ * executor hook catches: while its statement is parsed, analysed, planned
+ * or started, and after the executor has finished (a statement timeout
+ * while the result is sent, a deferred constraint or a serialization
+ * failure at commit).  errors.c's emit_log_hook sees every error that
+ * reaches a client and calls mo_exec_error_seen(), which uses what the
+ * hooks noted of the client's current top-level statement (`top` below:
+ * its phase and key, and the statement-start timestamp of the protocol
+ * message it belongs to) to charge the error to it: an error before
+ * execution counts as a failed execution of the planned statement; an
+ * error after a success turns that success into a failure (its rows are
+ * taken back, its slow-query log entry marked).  An error with no
+ * statement in flight (a syntax error) is counted only by errors.c.
  *
  * DDL statements (mo_is_ddl: one switch on the node tag) are handed to
  * mo_ddl_statement_hook (ddl_guard.c: guard, DDL lock timeout, DDL log)
  * inside the timing, so a refused statement counts as a failed one; every
- * other utility statement, and every planned one, goes straight on.
+ * other utility statement, and every planned one, goes straight on.  The
+ * subcommands a utility statement runs for itself (CREATE TABLE's
+ * indexes and foreign keys) are part of it and not counted on their own.
  *
  * All state here is backend-local; shared state is in query_stats.c and
  * latency.c (see their banners for the locking).
@@ -38,10 +73,13 @@
 #include "postgres.h"
 
 #include "access/parallel.h"
+#include "access/xact.h"
 #include "executor/executor.h"
 #include "executor/instrument.h"
 #include "miscadmin.h"
+#include "optimizer/planner.h"
 #include "parser/analyze.h"
+#include "parser/scansup.h"
 #include "storage/proc.h"
 #include "tcop/utility.h"
 #include "utils/elog.h"
@@ -52,6 +90,7 @@
 #include "exec_hooks.h"
 #include "moltres_ops.h"
 #include "query_stats.h"
+#include "slowlog.h"
 
 #if PG_VERSION_NUM < 160000
 #include "common/hashfn.h"
@@ -63,6 +102,7 @@ mo_statement_done_hook_type mo_slow_statement_hook = NULL;
 static int	nesting_level = 0;
 
 static post_parse_analyze_hook_type prev_post_parse_analyze = NULL;
+static planner_hook_type prev_planner = NULL;
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
@@ -86,10 +126,59 @@ typedef struct MoExecState
 	instr_time	last_end;
 } MoExecState;
 
-#define MO_MAX_EXEC 64			/* open cursors + nesting, per backend */
+/*
+ * Slots in blocks that never move (a registered callback points into its
+ * slot): block b holds slots [b * MO_EXEC_BLOCK, (b + 1) * MO_EXEC_BLOCK).
+ * A block is allocated, once, when nesting or open cursors first need it.
+ */
+#define MO_EXEC_BLOCK	64
+#define MO_EXEC_BLOCKS	1024	/* 65,536 executor statements open at once */
 
-static MoExecState exec_states[MO_MAX_EXEC];
+static MoExecState exec_block0[MO_EXEC_BLOCK];
+static MoExecState *exec_blocks[MO_EXEC_BLOCKS] = {exec_block0};
 static int	exec_high = 0;		/* slots [0, exec_high) may be in use */
+
+#define EXEC_SLOT(i) (&exec_blocks[(i) / MO_EXEC_BLOCK][(i) % MO_EXEC_BLOCK])
+
+/*
+ * The client's current top-level statement, as far as the hooks saw it,
+ * for charging errors raised outside the executor (mo_exec_error_seen).
+ * stmt_ts is GetCurrentStatementStartTimestamp() when the phase was set:
+ * the server sets it for each protocol message (Query, Parse, Bind,
+ * Execute), so an error under another timestamp is not this statement's.
+ */
+typedef enum TopPhase
+{
+	TOP_NONE,					/* nothing to charge an error to */
+	TOP_BEFORE,					/* analysed or being planned or started */
+	TOP_RUNNING,				/* executing */
+	TOP_FAILED,					/* failed; the PG_CATCH recorded it */
+	TOP_SUCCEEDED				/* recorded as a success */
+} TopPhase;
+
+typedef struct TopStmt
+{
+	TopPhase	phase;
+	TimestampTz stmt_ts;
+	MoStatsKey	key;
+	MoExecState *st;			/* TOP_RUNNING executor statement, or NULL */
+	MoExecResult res;			/* TOP_SUCCEEDED: what was recorded */
+	uint64		slow_event;		/* TOP_SUCCEEDED: its slow-log event, or 0 */
+} TopStmt;
+
+static TopStmt top;
+
+static inline void
+top_set(TopPhase phase, uint64 queryid)
+{
+	top.phase = phase;
+	top.stmt_ts = GetCurrentStatementStartTimestamp();
+	top.key.userid = GetUserId();
+	top.key.dbid = MyDatabaseId;
+	top.key.queryid = queryid;
+	top.key.toplevel = true;
+	top.st = NULL;
+}
 
 /* Counters at the start of one timed interval. */
 typedef struct MoSnap
@@ -143,12 +232,15 @@ statement_timeout_fired(void)
 		get_timeout_finish_time(STATEMENT_TIMEOUT) <= GetCurrentTimestamp();
 }
 
-/* Class of the error being handled (in PG_CATCH); sets *code. */
-static MoErrClass
-classify_error(int *code)
+/*
+ * mo_err_class - the class of an error by its SQLSTATE.  For 57014, whether
+ * statement_timeout raised it: valid while the error is being handled,
+ * before the next statement arms the timeout again.
+ */
+MoErrClass
+mo_err_class(int sqlerrcode)
 {
-	*code = geterrcode();
-	switch (*code)
+	switch (sqlerrcode)
 	{
 		case ERRCODE_QUERY_CANCELED:
 			return statement_timeout_fired() ? MO_ERR_TIMEOUT : MO_ERR_CANCEL;
@@ -163,8 +255,38 @@ classify_error(int *code)
 	}
 }
 
-/* Tell the slow-statement subscriber, if any and if slow. */
-static inline void
+/* Class of the error being handled (in PG_CATCH); sets *code. */
+static MoErrClass
+classify_error(int *code)
+{
+	*code = geterrcode();
+	return mo_err_class(*code);
+}
+
+/*
+ * Whether the statement at loc/len is the last of its query string.  In a
+ * simple-query message of several statements, an error after one of them
+ * succeeded may be the next one's parse error: only the last statement's
+ * success is open to being turned into a failure.
+ */
+static bool
+last_in_message(const char *text, int loc, int len)
+{
+	const char *p;
+
+	if (len <= 0 || text == NULL || loc < 0)
+		return true;
+	for (p = text + loc + len; *p; p++)
+		if (!scanner_isspace(*p) && *p != ';')
+			return false;
+	return true;
+}
+
+/*
+ * Tell the slow-statement subscriber, if any and if slow.  Returns its
+ * event number (0: none).  On the error path the subscriber only queues.
+ */
+static inline uint64
 report_if_slow(QueryDesc *qd, const char *text, int loc, int len,
 			   const MoStatsKey *key, const MoExecResult *res, int code)
 {
@@ -172,7 +294,7 @@ report_if_slow(QueryDesc *qd, const char *text, int loc, int len,
 
 	if (likely(mo_slow_statement_hook == NULL) || mo_slow_query_ms < 0 ||
 		res->duration_ns < (int64) mo_slow_query_ms * 1000000)
-		return;
+		return 0;
 	done.queryDesc = qd;
 	done.source_text = text;
 	done.stmt_location = loc;
@@ -185,15 +307,20 @@ report_if_slow(QueryDesc *qd, const char *text, int loc, int len,
 	done.failed = (res->err != MO_OK);
 	done.sqlerrcode = code;
 	done.err_class = res->err;
-	mo_slow_statement_hook(&done);
+	return mo_slow_statement_hook(&done);
 }
 
-/* Record one execution of a statement in the table and the windows. */
-static void
+/*
+ * Record one execution of a statement in the table and the windows.  For
+ * a client's own statement, note the outcome in top.  Returns the slow-log
+ * event number, 0 if none (or if only queued).
+ */
+static uint64
 record(uint64 queryid, bool toplevel, const MoExecResult *res, QueryDesc *qd,
 	   const char *text, int loc, int len, int code, bool in_error)
 {
 	MoStatsKey	key;
+	uint64		event;
 
 	key.userid = GetUserId();
 	key.dbid = MyDatabaseId;
@@ -202,10 +329,24 @@ record(uint64 queryid, bool toplevel, const MoExecResult *res, QueryDesc *qd,
 	mo_stats_record(&key, res, text, loc, len, in_error);
 	if (toplevel)
 		mo_latency_record(res);
-	report_if_slow(qd, text, loc, len, &key, res, code);
+	event = report_if_slow(qd, text, loc, len, &key, res, code);
+	if (toplevel && nesting_level == 0)
+	{
+		if (res->err != MO_OK)
+			top.phase = TOP_FAILED;
+		else if (last_in_message(text, loc, len))
+			top.phase = TOP_SUCCEEDED;
+		else
+			top.phase = TOP_NONE;
+		top.key = key;
+		top.res = *res;
+		top.st = NULL;
+		top.slow_event = event;
+	}
+	return event;
 }
 
-static void
+static uint64
 exec_record(MoExecState *st, QueryDesc *qd, MoErrClass err, int code,
 			bool in_error)
 {
@@ -219,9 +360,9 @@ exec_record(MoExecState *st, QueryDesc *qd, MoErrClass err, int code,
 	res.wal_bytes = (uint64) st->wal_bytes;
 	res.err = err;
 	res.end_time = st->last_end;
-	record(st->queryid, st->toplevel, &res, qd, qd->sourceText,
-		   qd->plannedstmt->stmt_location, qd->plannedstmt->stmt_len,
-		   code, in_error);
+	return record(st->queryid, st->toplevel, &res, qd, qd->sourceText,
+				  qd->plannedstmt->stmt_location, qd->plannedstmt->stmt_len,
+				  code, in_error);
 }
 
 /* Record a statement that failed in Run or Finish (in PG_CATCH). */
@@ -237,7 +378,7 @@ exec_failed(MoExecState *st, QueryDesc *qd, const MoSnap *s)
 		return;
 	st->done = true;
 	err = classify_error(&code);
-	exec_record(st, qd, err, code, true);
+	(void) exec_record(st, qd, err, code, true);
 }
 
 static void
@@ -246,7 +387,9 @@ exec_state_release(void *arg)
 	MoExecState *st = (MoExecState *) arg;
 
 	st->qd = NULL;
-	while (exec_high > 0 && exec_states[exec_high - 1].qd == NULL)
+	if (top.st == st)
+		top.st = NULL;
+	while (exec_high > 0 && EXEC_SLOT(exec_high - 1)->qd == NULL)
 		exec_high--;
 }
 
@@ -254,31 +397,45 @@ static inline MoExecState *
 exec_find(QueryDesc *qd)
 {
 	for (int i = exec_high - 1; i >= 0; i--)
-		if (exec_states[i].qd == qd)
-			return &exec_states[i];
+	{
+		MoExecState *st = EXEC_SLOT(i);
+
+		if (st->qd == qd)
+			return st;
+	}
 	return NULL;
 }
 
-/* Start tracking qd (after standard_ExecutorStart: estate exists). */
-static void
+/*
+ * Start tracking qd (after standard_ExecutorStart: estate exists).  Not on
+ * an error path, so a new block may be allocated; it is kept for the
+ * backend's life.
+ */
+static MoExecState *
 exec_begin(QueryDesc *qd)
 {
 	MoExecState *st = NULL;
 
 	for (int i = 0; i < exec_high; i++)
-		if (exec_states[i].qd == NULL)
+		if (EXEC_SLOT(i)->qd == NULL)
 		{
-			st = &exec_states[i];
+			st = EXEC_SLOT(i);
 			break;
 		}
 	if (st == NULL)
 	{
-		if (exec_high >= MO_MAX_EXEC)
+		int			b = exec_high / MO_EXEC_BLOCK;
+
+		if (b >= MO_EXEC_BLOCKS)
 		{
 			mo_stats_count_dropped();
-			return;
+			return NULL;
 		}
-		st = &exec_states[exec_high++];
+		if (exec_blocks[b] == NULL)
+			exec_blocks[b] = MemoryContextAllocZero(TopMemoryContext,
+													sizeof(MoExecState) * MO_EXEC_BLOCK);
+		st = EXEC_SLOT(exec_high);
+		exec_high++;
 	}
 	st->qd = qd;
 	st->queryid = qd->plannedstmt->queryId;
@@ -290,6 +447,7 @@ exec_begin(QueryDesc *qd)
 	st->cb.func = exec_state_release;
 	st->cb.arg = st;
 	MemoryContextRegisterResetCallback(qd->estate->es_query_cxt, &st->cb);
+	return st;
 }
 
 /*
@@ -305,6 +463,9 @@ mo_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
 	if (prev_post_parse_analyze)
 		prev_post_parse_analyze(pstate, query, jstate);
 
+	if (unlikely(mo_slowlog_pending))
+		mo_slowlog_flush();
+
 	if (query->queryId == UINT64CONST(0) || query->utilityStmt != NULL ||
 		!mo_enabled(nesting_level) || IsParallelWorker() ||
 		!mo_query_stats_ready())
@@ -317,21 +478,58 @@ mo_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
 	if (!mo_stats_has_text(&key))
 		mo_stats_create(&key, pstate->p_sourcetext, query->stmt_location,
 						query->stmt_len, jstate);
+	if (nesting_level == 0)
+		top_set(TOP_BEFORE, query->queryId);
+}
+
+/*
+ * Planner: only notes which client statement is being planned, so that a
+ * planner error (constant folding of 1/0, say) is charged to it.  Nothing
+ * is undone on return: ExecutorStart moves the phase on.
+ */
+static PlannedStmt *
+mo_planner(Query *parse, const char *query_string, int cursorOptions,
+		   ParamListInfo boundParams)
+{
+	if (nesting_level == 0 && parse->queryId != UINT64CONST(0) &&
+		mo_track != MO_TRACK_NONE && !IsParallelWorker())
+		top_set(TOP_BEFORE, parse->queryId);
+
+	if (prev_planner)
+		return prev_planner(parse, query_string, cursorOptions, boundParams);
+	return standard_planner(parse, query_string, cursorOptions, boundParams);
 }
 
 static void
 mo_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
+	bool		track;
+
+	if (unlikely(mo_slowlog_pending))
+		mo_slowlog_flush();
+
+	track = queryDesc->plannedstmt->queryId != UINT64CONST(0) &&
+		mo_enabled(nesting_level) &&
+		(eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 &&
+		!IsParallelWorker() && mo_query_stats_ready();
+	if (track && nesting_level == 0)
+		top_set(TOP_BEFORE, queryDesc->plannedstmt->queryId);
+
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);
 	else
 		standard_ExecutorStart(queryDesc, eflags);
 
-	if (queryDesc->plannedstmt->queryId != UINT64CONST(0) &&
-		mo_enabled(nesting_level) &&
-		(eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 &&
-		!IsParallelWorker() && mo_query_stats_ready())
-		exec_begin(queryDesc);
+	if (track)
+	{
+		MoExecState *st = exec_begin(queryDesc);
+
+		if (nesting_level == 0 && st != NULL)
+		{
+			top.phase = TOP_RUNNING;
+			top.st = st;
+		}
+	}
 }
 
 static void
@@ -342,7 +540,11 @@ mo_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 	MoSnap		s;
 
 	if (st)
+	{
 		snap_take(&s);
+		if (st == top.st)
+			top.stmt_ts = GetCurrentStatementStartTimestamp();
+	}
 	nesting_level++;
 	PG_TRY();
 	{
@@ -415,17 +617,26 @@ static void
 mo_ExecutorEnd(QueryDesc *queryDesc)
 {
 	MoExecState *st = exec_high > 0 ? exec_find(queryDesc) : NULL;
+	uint64		slow = 0;
 
 	if (st && st->ran && !st->done)
 	{
 		st->done = true;
-		exec_record(st, queryDesc, MO_OK, 0, false);
+		slow = exec_record(st, queryDesc, MO_OK, 0, false);
 	}
 
 	if (prev_ExecutorEnd)
 		prev_ExecutorEnd(queryDesc);
 	else
 		standard_ExecutorEnd(queryDesc);
+
+	/*
+	 * A cancel or timeout that came while the slow-query log held
+	 * interrupts reaches the client now, as this statement's error (and
+	 * mo_exec_error_seen turns the success just recorded into a failure).
+	 */
+	if (unlikely(slow != 0))
+		CHECK_FOR_INTERRUPTS();
 }
 
 /*
@@ -530,7 +741,16 @@ mo_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		return;
 	}
 
+	if (unlikely(mo_slowlog_pending))
+		mo_slowlog_flush();
+
+	/*
+	 * A subcommand (CREATE TABLE's index or foreign key, ALTER TABLE's
+	 * parts) is part of the statement that runs it, which is timed whole;
+	 * its wrapper carries no query id of its own.
+	 */
 	if (!mo_track_utility || !mo_enabled(nesting_level) ||
+		context == PROCESS_UTILITY_SUBCOMMAND ||
 		IsParallelWorker() || !mo_query_stats_ready())
 		queryid = 0;
 	else if (queryid == UINT64CONST(0))
@@ -553,6 +773,11 @@ mo_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	}
 
 	memset(&st, 0, sizeof(st));
+	if (nesting_level == 0)
+	{
+		top_set(TOP_RUNNING, queryid);
+		top.key.toplevel = toplevel;
+	}
 	snap_take(&s);
 	nesting_level++;
 	PG_TRY();
@@ -574,7 +799,8 @@ mo_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		res.wal_bytes = (uint64) st.wal_bytes;
 		res.end_time = st.last_end;
 		res.err = classify_error(&code);
-		record(queryid, toplevel, &res, NULL, queryString, loc, len, code, true);
+		(void) record(queryid, toplevel, &res, NULL, queryString, loc, len,
+					  code, true);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -594,7 +820,73 @@ mo_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	res.wal_bytes = (uint64) st.wal_bytes;
 	res.end_time = st.last_end;
 	res.err = MO_OK;
-	record(queryid, toplevel, &res, NULL, queryString, loc, len, 0, false);
+	if (unlikely(record(queryid, toplevel, &res, NULL, queryString, loc, len,
+						0, false) != 0))
+		CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * mo_exec_error_seen - an error is being reported to the client (errors.c's
+ * emit_log_hook, in a client backend).  Charge it to the client's current
+ * top-level statement if it is this request's: a failure before execution
+ * is recorded as a failed execution (its time counted from the start of
+ * the protocol message, as the client waited it); one during execution was recorded by the PG_CATCH, or, for
+ * a FATAL that skips PG_CATCH, is recorded here; a success that fails
+ * afterwards is turned into a failure.  Sets *queryid (0: no statement)
+ * and returns where the error arose.  Runs while the error is reported:
+ * spinlocks, atomics and LWLocks only, no allocation, nothing that raises.
+ */
+MoErrPhase
+mo_exec_error_seen(const ErrorData *edata, uint64 *queryid)
+{
+	TopPhase	phase = top.phase;
+	MoErrClass	err;
+	MoExecResult res;
+	instr_time	now;
+
+	*queryid = 0;
+	top.phase = TOP_NONE;
+	if (phase == TOP_NONE || !mo_query_stats_ready() ||
+		top.stmt_ts != GetCurrentStatementStartTimestamp() ||
+		top.key.dbid != MyDatabaseId)
+		return MO_PHASE_BEFORE;
+
+	*queryid = top.key.queryid;
+	err = mo_err_class(edata->sqlerrcode);
+	switch (phase)
+	{
+		case TOP_BEFORE:
+		case TOP_RUNNING:
+			if (phase == TOP_RUNNING && top.st != NULL)
+			{
+				if (top.st->done)
+					return MO_PHASE_DURING;
+				top.st->done = true;
+			}
+			INSTR_TIME_SET_CURRENT(now);
+			memset(&res, 0, sizeof(res));
+			res.duration_ns = Max(GetCurrentTimestamp() - top.stmt_ts, 0) *
+				INT64CONST(1000);
+			res.err = err;
+			res.end_time = now;
+			mo_stats_record(&top.key, &res, NULL, 0, 0, true);
+			if (top.key.toplevel)
+				mo_latency_record(&res);
+			return phase == TOP_BEFORE ? MO_PHASE_BEFORE : MO_PHASE_DURING;
+		case TOP_FAILED:
+			return MO_PHASE_DURING;
+		case TOP_SUCCEEDED:
+			mo_stats_reclassify(&top.key, &top.res, err);
+			mo_latency_reclassify(&top.res, err);
+			if (top.slow_event != 0)
+				mo_slowlog_failed_after(top.slow_event, top.key.queryid,
+										(double) top.res.duration_ns / 1000000.0,
+										edata);
+			return MO_PHASE_AFTER;
+		case TOP_NONE:
+			break;
+	}
+	return MO_PHASE_BEFORE;
 }
 
 /*
@@ -608,6 +900,8 @@ mo_exec_hooks_init(void)
 
 	prev_post_parse_analyze = post_parse_analyze_hook;
 	post_parse_analyze_hook = mo_post_parse_analyze;
+	prev_planner = planner_hook;
+	planner_hook = mo_planner;
 	prev_ExecutorStart = ExecutorStart_hook;
 	ExecutorStart_hook = mo_ExecutorStart;
 	prev_ExecutorRun = ExecutorRun_hook;

@@ -40,15 +40,26 @@ typedef struct MoStatementDone
 	MoErrClass	err_class;
 } MoStatementDone;
 
-typedef void (*mo_statement_done_hook_type) (const MoStatementDone *done);
+typedef uint64 (*mo_statement_done_hook_type) (const MoStatementDone *done);
 
 /*
  * Called for each tracked statement whose duration is at or above
  * moltres_ops.slow_query_ms (never when it is -1), successful or failed.
  * NULL when no subsystem wants it.  Fast statements cost one comparison.
+ * Returns a number by which the hooks can later report that a success
+ * failed after all (mo_slowlog_failed_after), or 0.
  */
 extern PGDLLIMPORT mo_statement_done_hook_type mo_slow_statement_hook;
 
+/* Where in a client's request an error arose (errors.c counts these). */
+typedef enum MoErrPhase
+{
+	MO_PHASE_BEFORE,			/* parse, analysis, planning, start-up */
+	MO_PHASE_DURING,			/* while the statement executed */
+	MO_PHASE_AFTER				/* after it finished: result sent, commit */
+} MoErrPhase;
+
 extern void mo_exec_hooks_init(void);
+extern MoErrPhase mo_exec_error_seen(const ErrorData *edata, uint64 *queryid);
 
 #endif							/* MO_EXEC_HOOKS_H */

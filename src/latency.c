@@ -18,7 +18,12 @@
  * Locking: the area's LWLock protects assigning a ring to a database (once
  * per database and backend: the ring is cached in the backend).  Slot
  * counters and tags are atomics; a statement that arrives while its slot is
- * being zeroed is not counted (stats_info.dropped counts it).  Rings number
+ * being zeroed waits the few dozen stores that takes (a bounded spin).
+ * Besides executions, a slot counts the client requests that failed before
+ * any statement ran and the executions that failed after the executor had
+ * finished (mo_latency_record_failure, mo_latency_reclassify, called from
+ * the emit_log_hook of errors.c), so error rates are those the clients saw.
+ * Rings number
  * MO_LAT_MAX_DBS; databases beyond that share ring 0, which only counts
  * towards the instance row.
  *
@@ -164,43 +169,119 @@ done:
 }
 
 /*
+ * The current slot of this database's ring for a statement that ended at
+ * epoch, claimed and zeroed if it still holds an older epoch.  Another
+ * backend may be zeroing it at this instant: that takes a few dozen
+ * stores, so wait for it (a bounded spin, no interrupt check: callable from
+ * PG_CATCH and from emit_log_hook).  NULL only if that wait gives up or the
+ * slot already holds a later epoch (a statement that ended over 16 minutes
+ * before it is recorded).
+ */
+static MoLatSlot *
+current_slot(uint64 epoch)
+{
+	MoLatSlot  *s;
+	uint64		cur;
+
+	if (unlikely(my_ring == NULL))
+		my_ring = ring_for(MyDatabaseId);
+	s = &my_ring->slots[epoch % MO_LAT_NSLOTS];
+	for (int spins = 0; spins < 10000; spins++)
+	{
+		cur = pg_atomic_read_u64(&s->epoch);
+		if (likely(cur == epoch))
+			return s;
+		if (cur == MO_LAT_ROTATING)
+		{
+			pg_spin_delay();
+			continue;
+		}
+		if (cur > epoch)
+			return NULL;
+		if (pg_atomic_compare_exchange_u64(&s->epoch, &cur, MO_LAT_ROTATING))
+		{
+			zero_slot(s);
+			pg_write_barrier();
+			pg_atomic_write_u64(&s->epoch, epoch);
+			return s;
+		}
+	}
+	return NULL;
+}
+
+static inline uint64
+epoch_of(instr_time t)
+{
+	return (uint64) (mo_instr_ns(t) / (MO_LAT_SLOT_SECS * NS_PER_SEC)) + 1;
+}
+
+static inline void
+count_error(MoLatSlot *s, MoErrClass err)
+{
+	pg_atomic_fetch_add_u32(&s->errors, 1);
+	if (err == MO_ERR_TIMEOUT)
+		pg_atomic_fetch_add_u32(&s->timeouts, 1);
+}
+
+/*
  * mo_latency_record - count one top-level execution in the current slot of
  * this database's ring.  No lock, no allocation: callable from PG_CATCH.
  */
 void
 mo_latency_record(const MoExecResult *res)
 {
-	uint64		epoch;
-	MoLatSlot  *s;
-	uint64		cur;
+	MoLatSlot  *s = current_slot(epoch_of(res->end_time));
 
-	if (unlikely(my_ring == NULL))
-		my_ring = ring_for(MyDatabaseId);
-
-	epoch = (uint64) (mo_instr_ns(res->end_time) / (MO_LAT_SLOT_SECS * NS_PER_SEC)) + 1;
-	s = &my_ring->slots[epoch % MO_LAT_NSLOTS];
-	cur = pg_atomic_read_u64(&s->epoch);
-	if (unlikely(cur != epoch))
+	if (unlikely(s == NULL))
 	{
-		if (cur == MO_LAT_ROTATING || cur > epoch ||
-			!pg_atomic_compare_exchange_u64(&s->epoch, &cur, MO_LAT_ROTATING))
-		{
-			mo_stats_count_dropped();
-			return;
-		}
-		zero_slot(s);
-		pg_write_barrier();
-		pg_atomic_write_u64(&s->epoch, epoch);
+		mo_stats_count_dropped();
+		return;
 	}
 	pg_atomic_fetch_add_u32(&s->calls, 1);
 	if (res->err != MO_OK)
-	{
-		pg_atomic_fetch_add_u32(&s->errors, 1);
-		if (res->err == MO_ERR_TIMEOUT)
-			pg_atomic_fetch_add_u32(&s->timeouts, 1);
-	}
+		count_error(s, res->err);
 	pg_atomic_fetch_add_u32(&s->hist[mo_hist_bucket((uint64) res->duration_ns,
 													MO_HIST_COARSE_SUB)], 1);
+}
+
+/*
+ * mo_latency_reclassify - an execution that mo_latency_record counted as a
+ * success failed after all (an error after the executor finished, such as
+ * a deferred constraint at commit): count its error in the slot it went
+ * into, if that slot still holds it.
+ */
+void
+mo_latency_reclassify(const MoExecResult *res, MoErrClass err)
+{
+	uint64		epoch = epoch_of(res->end_time);
+	MoLatSlot  *s;
+
+	if (unlikely(my_ring == NULL))
+		return;
+	s = &my_ring->slots[epoch % MO_LAT_NSLOTS];
+	if (pg_atomic_read_u64(&s->epoch) == epoch)
+		count_error(s, err);
+}
+
+/*
+ * mo_latency_record_failure - a client request that failed before any
+ * statement ran (a syntax error, a planner error): it counts as a call and
+ * an error, so that error rates are those the clients saw, but adds no
+ * latency.  Called from emit_log_hook: no lock but the first time a
+ * backend meets its ring, no allocation.
+ */
+void
+mo_latency_record_failure(MoErrClass err)
+{
+	instr_time	now;
+	MoLatSlot  *s;
+
+	INSTR_TIME_SET_CURRENT(now);
+	s = current_slot(epoch_of(now));
+	if (s == NULL)
+		return;
+	pg_atomic_fetch_add_u32(&s->calls, 1);
+	count_error(s, err);
 }
 
 /* mo_latency_reset - forget every window (reset() with no arguments). */

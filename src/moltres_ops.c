@@ -41,6 +41,7 @@ _PG_init(void)
 	mo_query_stats_init();
 	mo_latency_init();
 	mo_exec_hooks_init();
+	mo_errors_init();
 	mo_slowlog_init();
 	mo_index_worker_init();
 	mo_ddl_init();

@@ -63,6 +63,9 @@ extern void mo_guc_init(void);
 /* connections.c: connection lifecycle counters */
 extern void mo_connections_init(void);
 
+/* errors.c: the errors clients saw */
+extern void mo_errors_init(void);
+
 /* index_worker.c: CONCURRENTLY index builds and drops in a worker */
 extern void mo_index_worker_init(void);
 

@@ -467,7 +467,8 @@ entry_create(const MoStatsKey *key, const char *text, int text_len)
 	e->hist_shift = 0;
 	e->usage = 1;
 	e->encoding = GetDatabaseEncoding();
-	e->c.first_seen = GetCurrentTimestamp();
+	/* the clock of last_seen, so that first_seen <= last_seen always */
+	e->c.first_seen = GetCurrentStatementStartTimestamp();
 	e->c.last_seen = e->c.first_seen;
 	e->in_use = true;
 	SpinLockRelease(&e->mutex);
@@ -539,11 +540,62 @@ entry_lock_if(MoEntry *e, const MoStatsKey *key)
 	return false;
 }
 
+/* Count one failed execution of class err.  Entry spinlock held. */
+static inline void
+counters_add_error(MoCounters *c, MoErrClass err)
+{
+	c->errors++;
+	switch (err)
+	{
+		case MO_ERR_TIMEOUT:
+			c->timeouts++;
+			break;
+		case MO_ERR_CANCEL:
+			c->cancels++;
+			break;
+		case MO_ERR_LOCK_TIMEOUT:
+			c->lock_timeouts++;
+			break;
+		case MO_ERR_DEADLOCK:
+			c->deadlocks++;
+			break;
+		case MO_ERR_SERIALIZATION:
+			c->serialization_failures++;
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * Normalise and store the text of an entry that has none yet (its first
+ * execution failed, so the error path could not allocate it).
+ */
+static void
+entry_supply_text(const MoStatsKey *key, const char *query, int location,
+				  int len)
+{
+	char	   *text;
+	int			text_len;
+	int			slot;
+
+	text = mo_normalize_query(query, location, len, NULL, true,
+							  mss->text_max, &text_len);
+	LWLockAcquire(mss->lock, LW_EXCLUSIVE);
+	slot = index_probe(key, key_hash(key));
+	if (slot >= 0)
+		entry_set_text(slot, text, text_len);
+	LWLockRelease(mss->lock);
+	pfree(text);
+}
+
 /*
  * mo_stats_record - add one execution to key's entry, creating the entry if
- * needed.  in_error: we are in a PG_CATCH block, possibly out of memory, so
- * allocate nothing (an entry created now gets its text at the statement's
- * next parse).  query/location/len locate the text for a new entry.
+ * needed.  in_error: we are in a PG_CATCH block or in emit_log_hook,
+ * possibly out of memory, so allocate nothing (an entry created now gets
+ * its text at the statement's next successful run).  query/location/len
+ * locate the text for a new entry.  A failed execution adds its time but
+ * no rows: what it did was rolled back.
  */
 void
 mo_stats_record(const MoStatsKey *key, const MoExecResult *res,
@@ -587,29 +639,9 @@ mo_stats_record(const MoStatsKey *key, const MoExecResult *res,
 	ms = (double) res->duration_ns / 1000000.0;
 	c->calls++;
 	if (unlikely(res->err != MO_OK))
-	{
-		c->errors++;
-		switch (res->err)
-		{
-			case MO_ERR_TIMEOUT:
-				c->timeouts++;
-				break;
-			case MO_ERR_CANCEL:
-				c->cancels++;
-				break;
-			case MO_ERR_LOCK_TIMEOUT:
-				c->lock_timeouts++;
-				break;
-			case MO_ERR_DEADLOCK:
-				c->deadlocks++;
-				break;
-			case MO_ERR_SERIALIZATION:
-				c->serialization_failures++;
-				break;
-			default:
-				break;
-		}
-	}
+		counters_add_error(c, res->err);
+	else
+		c->rows += res->rows;
 	c->total_ms += ms;
 	if (c->calls == 1)
 	{
@@ -627,7 +659,6 @@ mo_stats_record(const MoStatsKey *key, const MoExecResult *res,
 		c->mean_ms += (ms - old_mean) / c->calls;
 		c->sum_var_ms += (ms - old_mean) * (ms - c->mean_ms);
 	}
-	c->rows += res->rows;
 	c->shared_blks_hit += res->shared_blks_hit;
 	c->shared_blks_read += res->shared_blks_read;
 	c->temp_blks_written += res->temp_blks_written;
@@ -640,6 +671,32 @@ mo_stats_record(const MoStatsKey *key, const MoExecResult *res,
 	mo_hist_add(e->hist, MO_HIST_FINE_NBUCKETS,
 				mo_hist_bucket((uint64) res->duration_ns, MO_HIST_FINE_SUB),
 				&e->hist_shift);
+	SpinLockRelease(&e->mutex);
+
+	if (unlikely(!in_error && query != NULL &&
+				 pg_atomic_read_u32(&e->text_len) == 0))
+		entry_supply_text(key, query, location, len);
+}
+
+/*
+ * mo_stats_reclassify - an execution that mo_stats_record counted as a
+ * success (res) failed after all, with an error of class err raised after
+ * the executor had finished (while the result was sent, or at commit):
+ * count the error and take its rows back.  Called from emit_log_hook:
+ * takes the entry's spinlock only, allocates nothing.
+ */
+void
+mo_stats_reclassify(const MoStatsKey *key, const MoExecResult *res,
+					MoErrClass err)
+{
+	int			slot = index_probe(key, key_hash(key));
+	MoEntry    *e;
+
+	if (slot < 0 || !entry_lock_if(&mentries[slot], key))
+		return;
+	e = &mentries[slot];
+	counters_add_error(&e->c, err);
+	e->c.rows -= Min((int64) res->rows, e->c.rows);
 	SpinLockRelease(&e->mutex);
 }
 

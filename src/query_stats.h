@@ -55,11 +55,16 @@ extern void mo_stats_create(const MoStatsKey *key, const char *query,
 extern void mo_stats_record(const MoStatsKey *key, const MoExecResult *res,
 							const char *query, int location, int len,
 							bool in_error);
+extern void mo_stats_reclassify(const MoStatsKey *key,
+								const MoExecResult *res, MoErrClass err);
 extern void mo_stats_count_dropped(void);
+extern MoErrClass mo_err_class(int sqlerrcode);
 
 /* latency.c */
 extern void mo_latency_init(void);
 extern void mo_latency_record(const MoExecResult *res);
+extern void mo_latency_reclassify(const MoExecResult *res, MoErrClass err);
+extern void mo_latency_record_failure(MoErrClass err);
 extern void mo_latency_reset(void);
 extern Size mo_latency_shmem_bytes(void);
 

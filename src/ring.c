@@ -45,6 +45,7 @@ mo_ring_attach(MoRing *ring, bool found, const char *area, Size slot_size,
 	if (!found)
 	{
 		ring->next = 0;
+		ring->first = 0;
 		ring->nslots = nslots;
 		ring->slot_size = slot_size;
 		ring->reset_at = GetCurrentTimestamp();
@@ -67,10 +68,40 @@ mo_ring_write_begin(MoRing *ring)
 	return slot;
 }
 
-void
+/* mo_ring_write_end - publish the slot; returns the event's number. */
+uint64
 mo_ring_write_end(MoRing *ring)
 {
-	ring->next++;
+	uint64		event = ++ring->next;
+
+	LWLockRelease(ring->lock);
+	return event;
+}
+
+/*
+ * mo_ring_lock_event - the slot of event number event with the lock held
+ * exclusive, to amend it; NULL (lock not held) when the event was reset
+ * away or its slot reused since.  No allocation, no interrupt check:
+ * callable from emit_log_hook.
+ */
+void *
+mo_ring_lock_event(MoRing *ring, uint64 event)
+{
+	if (event == 0 || ring->nslots <= 0)
+		return NULL;
+	LWLockAcquire(ring->lock, LW_EXCLUSIVE);
+	if (event <= ring->first || event > ring->next ||
+		ring->next - event >= (uint64) ring->nslots)
+	{
+		LWLockRelease(ring->lock);
+		return NULL;
+	}
+	return ring->slots + ((event - 1) % ring->nslots) * ring->slot_size;
+}
+
+void
+mo_ring_unlock(MoRing *ring)
+{
 	LWLockRelease(ring->lock);
 }
 
@@ -84,15 +115,15 @@ mo_ring_copy(MoRing *ring, MoRingCopy *copy)
 	LWLockAcquire(ring->lock, LW_SHARED);
 	copy->next = ring->next;
 	memcpy(copy->data, ring->slots, ring->slot_size * ring->nslots);
+	copy->count = (int) Min(ring->next - ring->first, (uint64) copy->nslots);
 	LWLockRelease(ring->lock);
-	copy->count = (int) Min(copy->next, (uint64) copy->nslots);
 }
 
 void
 mo_ring_reset(MoRing *ring)
 {
 	LWLockAcquire(ring->lock, LW_EXCLUSIVE);
-	ring->next = 0;
+	ring->first = ring->next;
 	ring->reset_at = GetCurrentTimestamp();
 	LWLockRelease(ring->lock);
 }

@@ -14,12 +14,15 @@
 
 /*
  * The ring proper, in shared memory.  Slot n of the event stream lives at
- * slots + (n % nslots) * slot_size; next counts the events since reset.
+ * slots + (n % nslots) * slot_size; event n has the number n + 1, which
+ * stays valid (mo_ring_lock_event) while its slot is not reused and the
+ * ring not reset.
  */
 typedef struct MoRing
 {
 	LWLock	   *lock;
-	uint64		next;
+	uint64		next;			/* events since start; never reset */
+	uint64		first;			/* first event since the last reset */
 	int			nslots;
 	Size		slot_size;
 	TimestampTz reset_at;
@@ -51,7 +54,9 @@ extern Size mo_ring_size(Size slot_size, int nslots);
 extern void mo_ring_attach(MoRing *ring, bool found, const char *area,
 						   Size slot_size, int nslots);
 extern void *mo_ring_write_begin(MoRing *ring);
-extern void mo_ring_write_end(MoRing *ring);
+extern uint64 mo_ring_write_end(MoRing *ring);
+extern void *mo_ring_lock_event(MoRing *ring, uint64 event);
+extern void mo_ring_unlock(MoRing *ring);
 extern void mo_ring_copy(MoRing *ring, MoRingCopy *copy);
 extern void mo_ring_reset(MoRing *ring);
 
