@@ -168,9 +168,27 @@ typedef struct TopStmt
 
 static TopStmt top;
 
+/*
+ * Whether the client's statement of this protocol message has ended.  SQL
+ * that still runs at level 0 under the same message -- deferred triggers
+ * and foreign-key checks at COMMIT, the closing of cursors -- is the
+ * statement's own doing: it must not take the statement's place in top,
+ * or an error at commit would be charged to a foreign-key check.  (In a
+ * message of several statements only the last one's success is kept in
+ * top; see last_in_message.)
+ */
+static inline bool
+top_ended(void)
+{
+	return (top.phase == TOP_SUCCEEDED || top.phase == TOP_FAILED) &&
+		top.stmt_ts == GetCurrentStatementStartTimestamp();
+}
+
 static inline void
 top_set(TopPhase phase, uint64 queryid)
 {
+	if (top_ended())
+		return;
 	top.phase = phase;
 	top.stmt_ts = GetCurrentStatementStartTimestamp();
 	top.key.userid = GetUserId();
@@ -330,7 +348,7 @@ record(uint64 queryid, bool toplevel, const MoExecResult *res, QueryDesc *qd,
 	if (toplevel)
 		mo_latency_record(res);
 	event = report_if_slow(qd, text, loc, len, &key, res, code);
-	if (toplevel && nesting_level == 0)
+	if (toplevel && nesting_level == 0 && !top_ended())
 	{
 		if (res->err != MO_OK)
 			top.phase = TOP_FAILED;
@@ -524,7 +542,7 @@ mo_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	{
 		MoExecState *st = exec_begin(queryDesc);
 
-		if (nesting_level == 0 && st != NULL)
+		if (nesting_level == 0 && st != NULL && !top_ended())
 		{
 			top.phase = TOP_RUNNING;
 			top.st = st;
@@ -773,7 +791,7 @@ mo_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	}
 
 	memset(&st, 0, sizeof(st));
-	if (nesting_level == 0)
+	if (nesting_level == 0 && !top_ended())
 	{
 		top_set(TOP_RUNNING, queryid);
 		top.key.toplevel = toplevel;
