@@ -320,7 +320,7 @@ log_line(const SlowLine *l)
 		if (l->plan)
 			appendStringInfo(&buf, "\nplan:\n%s", l->plan);
 	}
-	ereport(LOG,
+	ereport(LOG_SERVER_ONLY,
 			(errmsg_internal("%s", buf.data),
 			 errhidestmt(true),
 			 errhidecontext(true)));
@@ -468,7 +468,7 @@ mo_slowlog_flush(void)
 			log_line(&l);
 		}
 		if (queue_lost > 0)
-			ereport(LOG,
+			ereport(LOG_SERVER_ONLY,
 					(errmsg("moltres_ops: " UINT64_FORMAT " slow-query log lines of failed statements were not written",
 							queue_lost),
 					 errdetail("More than %d statements failed in one statement before the log could be written.",
