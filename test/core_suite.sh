@@ -73,12 +73,7 @@ if [ "${MO_KEEP:-}" = 1 ]; then
 else
     trap 'for m in plain moltres_ops; do [ -f "$work/$m/data/postmaster.pid" ] && as_user pg_ctl -D "$work/$m/data" -m immediate stop >/dev/null 2>&1; done; rm -rf "$work"' EXIT
 fi
-say "installing into a private copy of the server under $work/inst"
-PG_BINDIR=$(mo_private_install "$work/inst")
-PG_CONFIG="$PG_BINDIR/pg_config"
-export PG_BINDIR PG_CONFIG
-is_root && chown -R "$MO_USER" "$work"
-chmod 755 "$work"
+mo_use_private_install "$work"
 
 # Both runs use the same directories (run/, sock/) and port, so that no path
 # or port can make their outputs differ; each run is then moved aside.
@@ -125,8 +120,10 @@ CONF
     start=$(date +%s)
     (cd "$run" && as_user "$pg_regress" --bindir="$PG_BINDIR" --dlpath="$suite/lib" \
         --inputdir="$suite/regress" --outputdir="$run" --host="$work/sock" --port="$port" \
-        --max-concurrent-tests=20 "${schedule[@]}") > "$work/$mode/pg_regress.out" 2>&1
+        --max-concurrent-tests=20 "${schedule[@]}") > "$work/$mode/pg_regress.out" 2>&1 || true
     end=$(date +%s)
+    # pg_regress fails when a test differs from expected/: what counts here
+    # is the comparison of the two runs, below.
     echo "($mode: $((end - start)) s, $(grep -cE '\.\.\. (ok|FAILED|failed)' "$work/$mode/pg_regress.out") tests run)"
     if [ "$mode" = moltres_ops ]; then
         # Evidence that the hooks ran: what the extension recorded.
