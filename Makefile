@@ -6,6 +6,9 @@
 #   make test                      everything above on a fresh Debian machine:
 #                                  installs packages, builds with -Werror,
 #                                  installs, runs all tests as an unprivileged user
+#   make test-core-suite           PostgreSQL's own regression suite without and
+#                                  with moltres_ops preloaded: no result may differ
+#                                  (slow, not part of `make test`)
 #   make demo / make demo-stop     a throwaway preloaded server with a workload
 
 EXTENSION    = moltres_ops
@@ -70,11 +73,14 @@ installcheck-tap:
 test:
 	./test/run.sh
 
+test-core-suite:
+	./test/core_suite.sh
+
 demo:
 	./test/demo.sh start
 
 demo-stop:
 	./test/demo.sh stop
 
-.PHONY: test demo demo-stop installcheck-nopreload installcheck-pgregress \
+.PHONY: test test-core-suite demo demo-stop installcheck-nopreload installcheck-pgregress \
 	installcheck-isolation installcheck-tap

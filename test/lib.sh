@@ -77,6 +77,18 @@ mo_private_install() {
     echo "$dest$bindir"
 }
 
+# Install into a private copy of the server under $1/inst, point PG_BINDIR
+# and PG_CONFIG at it, and hand the scratch directory $1 to the test user.
+mo_use_private_install() {
+    local work=$1
+    say "installing into a private copy of the server under $work/inst"
+    PG_BINDIR=$(mo_private_install "$work/inst")
+    PG_CONFIG="$PG_BINDIR/pg_config"
+    export PG_BINDIR PG_CONFIG
+    is_root && chown -R "$MO_USER" "$work"
+    chmod 755 "$work"
+}
+
 # The unprivileged user that runs servers when we are root.
 mo_ensure_user() {
     is_root || return 0

@@ -27,12 +27,7 @@ fi
 mkdir -p "$work/src"
 tar -C "$MO_ROOT" --exclude=./.git --exclude='./tmp_check*' --exclude=./results \
     --exclude='*.o' --exclude='*.bc' --exclude='*.so' -cf - . | tar -C "$work/src" -xf -
-say "installing into a private copy of the server under $work/inst"
-PG_BINDIR=$(mo_private_install "$work/inst")
-PG_CONFIG="$PG_BINDIR/pg_config"
-export PG_BINDIR PG_CONFIG
-is_root && chown -R "$MO_USER" "$work"
-chmod 755 "$work"
+mo_use_private_install "$work"
 
 status=0
 targets=()
