@@ -60,6 +60,11 @@ is($standby->safe_psql('postgres', q{SELECT moltres_ops.ready('0001')}), 't', 'r
 is($standby->safe_psql('postgres', q{SELECT current_version FROM moltres_ops.migration_status WHERE tool = 'moltres_ops'}),
 	'0001', 'migration_status works on the standby');
 $standby->safe_psql('postgres', q{SELECT count(*) FROM moltres_ops.query_stats});
+is($standby->psql('postgres', q{SELECT count(*) FROM moltres_ops.health(); SELECT count(*) FROM moltres_ops.lint('ALTER TABLE t ADD COLUMN w int')}), 0,
+	'health() and lint() work on the standby');
+like($standby->safe_psql('postgres', q{SELECT stmt || ':' || coalesce(note, '') FROM moltres_ops.trace('SELECT count(*) FROM t; CREATE TABLE m4 (id int)') ORDER BY stmt}),
+	qr/^1:\n(1:\n)*2:error: cannot execute CREATE TABLE in a read-only transaction$/,
+	'trace() runs on the standby and reports the write as an error');
 is($standby->psql('postgres', q{SELECT moltres_ops.reset(); SELECT moltres_ops.reset_slow_queries()}), 0,
 	q{the resets of the standby's own statistics work});
 
