@@ -76,6 +76,7 @@ typedef struct RelState
 	LOCKMASK	held;			/* modes held after the last statement */
 	LOCKMASK	before;			/* modes held before the current one */
 	int			stamp;			/* statement that last saw it held */
+	int			rows_stamp;		/* statement whose rows it last got */
 	bool		filenode_seen;	/* filenode is valid */
 	Oid			filenode;		/* relfilenode last seen */
 } RelState;
@@ -144,6 +145,7 @@ note_held_locks(HTAB *states, int stmtno)
 		{
 			st->held = 0;
 			st->stamp = -1;
+			st->rows_stamp = -1;
 			st->filenode_seen = false;
 			st->filenode = InvalidOid;
 		}
@@ -206,6 +208,22 @@ pending_row(int stmtno, char *text, double ms, char *note)
 	return p;
 }
 
+/* A row about one relation, allocated in cxt. */
+static PendingRow *
+relation_row(MemoryContext cxt, int stmtno, char *text, double ms, Oid relid,
+			 LOCKMODE mode, Oid filenode_during, int rewrote)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	PendingRow *p = pending_row(stmtno, text, ms, NULL);
+
+	MemoryContextSwitchTo(old);
+	p->relid = relid;
+	p->mode = mode;
+	p->filenode_during = filenode_during;
+	p->rewrote = rewrote;
+	return p;
+}
+
 static void
 put_row(ReturnSetInfo *rsinfo, int stmtno, const char *text, Oid relid,
 		LOCKMODE mode, int rewrote, double ms, const char *note)
@@ -263,11 +281,41 @@ pending_cmp(const ListCell *a, const ListCell *b)
 }
 
 /*
- * The rows of one statement that succeeded: a row per lock mode it took
- * anew, and for a relation rewritten under a lock it already held, a row
- * without a mode.  Only relations locked anew or invalidated by the
- * statement are looked at; the others cannot have a new relfilenode.
- * Returns the rows (allocated in rowcxt), sorted.
+ * The rows about one relation held after statement stmtno: one per lock
+ * mode it took anew, and for a relation rewritten under a lock it already
+ * held, one without a mode.  Appended to *rows, allocated in rowcxt.
+ */
+static void
+relation_rows(RelState *st, int stmtno, MemoryContext rowcxt, char *text,
+			  double ms, List **rows)
+{
+	LOCKMASK	fresh = st->held & ~st->before;
+	int			state = REWROTE_DEFERRED;
+	Oid			cur = current_relfilenode(st->relid);
+	LOCKMODE	m;
+
+	st->rows_stamp = stmtno;
+	if (st->filenode_seen)
+		state = (cur != st->filenode) ? 1 : 0;
+	st->filenode_seen = true;
+	st->filenode = cur;
+
+	/* rewritten under a lock this statement did not take anew */
+	if (state == 1 && fresh == 0)
+		*rows = lappend(*rows, relation_row(rowcxt, stmtno, text, ms,
+											st->relid, NoLock, cur, 1));
+	for (m = 1; m <= MaxLockMode; m++)
+	{
+		if (fresh & LOCKBIT_ON(m))
+			*rows = lappend(*rows, relation_row(rowcxt, stmtno, text, ms,
+												st->relid, m, cur, state));
+	}
+}
+
+/*
+ * The rows of one statement that succeeded.  Only relations locked anew or
+ * invalidated by the statement are looked at: the others cannot have a new
+ * relfilenode.  Returns the rows (allocated in rowcxt), sorted.
  */
 static List *
 statement_rows(HTAB *states, List *now_held, Touched *t, int stmtno,
@@ -279,57 +327,17 @@ statement_rows(HTAB *states, List *now_held, Touched *t, int stmtno,
 	foreach(lc, now_held)
 	{
 		RelState   *st = lfirst(lc);
-		LOCKMASK	fresh = st->held & ~st->before;
-		int			state = REWROTE_DEFERRED;
-		Oid			cur;
-		LOCKMODE	m;
 
-		if (fresh == 0 && !t->all)
-		{
-			bool		inval = false;
+		if (t->all || (st->held & ~st->before) != 0)
+			relation_rows(st, stmtno, rowcxt, text, ms, &rows);
+	}
+	for (int i = 0; i < t->n && !t->all; i++)
+	{
+		RelState   *st = hash_search(states, &t->relids[i], HASH_FIND, NULL);
 
-			for (int i = 0; i < t->n && !inval; i++)
-				inval = (t->relids[i] == st->relid);
-			if (!inval)
-				continue;
-		}
-
-		cur = current_relfilenode(st->relid);
-		if (st->filenode_seen)
-			state = (cur != st->filenode) ? 1 : 0;
-		st->filenode_seen = true;
-		st->filenode = cur;
-
-		/* rewritten under a lock this statement did not take anew */
-		if (state == 1 && fresh == 0)
-		{
-			PendingRow *p = MemoryContextAllocZero(rowcxt, sizeof(PendingRow));
-
-			p->stmtno = stmtno;
-			p->text = text;
-			p->ms = ms;
-			p->relid = st->relid;
-			p->mode = NoLock;
-			p->filenode_during = cur;
-			p->rewrote = 1;
-			rows = lappend(rows, p);
-		}
-		for (m = 1; m <= MaxLockMode; m++)
-		{
-			PendingRow *p;
-
-			if (!(fresh & LOCKBIT_ON(m)))
-				continue;
-			p = MemoryContextAllocZero(rowcxt, sizeof(PendingRow));
-			p->stmtno = stmtno;
-			p->text = text;
-			p->ms = ms;
-			p->relid = st->relid;
-			p->mode = m;
-			p->filenode_during = cur;
-			p->rewrote = state;
-			rows = lappend(rows, p);
-		}
+		/* held now, and not looked at yet for this statement */
+		if (st != NULL && st->stamp == stmtno && st->rows_stamp != stmtno)
+			relation_rows(st, stmtno, rowcxt, text, ms, &rows);
 	}
 	list_sort(rows, pending_cmp);
 	return rows;
