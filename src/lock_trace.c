@@ -18,13 +18,23 @@
  *
  * Locks come from the lock manager (GetLockStatusData, which also reads
  * the fast-path slots), filtered to this backend's relation locks in this
- * database, before and after the statement: the difference is what the
- * statement took.  A lock that an earlier statement of the input already
- * holds in the same mode is not taken again, so it is not listed again.
- * Locks on system catalogs (OID below FirstNormalObjectId) are left out.
- * A relfilenode is read inside the subtransaction and again after the
- * rollback (the catalog then shows the original): a difference is a
- * rewrite.
+ * database, once after each statement, and are compared with a hash table
+ * of what was held before it (the calling transaction's locks, then what
+ * each earlier statement left): the difference is what the statement took.
+ * A lock that an earlier statement of the input already holds in the same
+ * mode is not taken again, so it is not listed again.  Locks on system
+ * catalogs (OID below FirstNormalObjectId) are left out.  A relfilenode is
+ * read inside the subtransaction and again after the rollback (the catalog
+ * then shows the original): a difference is a rewrite.  Inside, it is
+ * re-read only for relations the statement locked anew or invalidated (a
+ * relcache callback notes those; a new relfilenode always invalidates).
+ *
+ * Cost and memory.  Per statement: its own execution, one read of the lock
+ * table and a hash look-up per lock this backend holds, and the relations
+ * it touched; nothing that grows with the number of earlier statements
+ * except that read.  Everything a statement needs lives in a memory context
+ * reset after it; what stays until the end is the output rows and one hash
+ * entry per relation locked.
  *
  * Statements run with the caller's privileges through SPI.  The function
  * is not executable by PUBLIC.  No shared memory is used: works without

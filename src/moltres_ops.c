@@ -4,6 +4,9 @@
  *	  Module entry point.  _PG_init registers the settings, then calls one
  *	  init function per subsystem (each registers its shared memory area and
  *	  installs its hooks), then requests the shared memory; nothing else.
+ *	  Also the checks every subsystem shares: the library version, whether
+ *	  it is preloaded, and mo_require_primary() (refuse writes on a
+ *	  standby).
  *
  * Shared memory and hooks exist only when the library is loaded through
  * shared_preload_libraries.  Loaded any other way (CREATE EXTENSION without

@@ -23,6 +23,9 @@ my $node = PostgreSQL::Test::Cluster->new('trace_scale');
 $node->init;
 # one lock per traced statement, all held until trace() rolls back
 $node->append_conf('postgresql.conf', "max_locks_per_transaction = 1024\n");
+# nothing else may hold a lock on the tables, and a loaded machine must not
+# make a statement of the trace time out
+$node->append_conf('postgresql.conf', "autovacuum = off\n");
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION moltres_ops');
 $node->safe_psql('postgres', qq{
@@ -44,13 +47,20 @@ sub trace_selects
 	my $t0 = time;
 	my $out = $node->safe_psql('postgres', qq{
 SET statement_timeout = '120s';
+SET moltres_ops.trace_lock_timeout = '60s';
+SET moltres_ops.trace_statement_timeout = '60s';
+CREATE TEMP TABLE tr AS SELECT * FROM moltres_ops.trace(\$sql\$$sql\$sql\$);
 SELECT count(*), count(*) FILTER (WHERE lock_mode = 'AccessShareLock'
                                     AND relation::text = 'st_' || stmt)
-  FROM moltres_ops.trace(\$sql\$$sql\$sql\$);
+  FROM tr;
 SELECT (regexp_match(pg_read_file('/proc/self/status'), 'VmHWM:\\s*(\\d+)'))[1];
+SELECT stmt || ': ' || coalesce(relation::text, '-') || ' ' || coalesce(lock_mode, '-') || ' ' || coalesce(note, '')
+  FROM tr WHERE lock_mode IS DISTINCT FROM 'AccessShareLock' OR relation::text <> 'st_' || stmt
+ ORDER BY stmt LIMIT 5;
 });
 	my $secs = time - $t0;
-	my ($counts, $hwm) = split /\n/, $out;
+	my ($counts, $hwm, @other) = split /\n/, $out;
+	diag("rows that are not the expected lock: @other") if @other;
 	my ($rows, $right) = split /\|/, $counts;
 	return ($rows, $right, $secs, $hwm);
 }
