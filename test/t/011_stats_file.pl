@@ -94,15 +94,17 @@ sub views_work
 {
 	my ($what) = @_;
 	my ($ok, $out, $err) = (1, '', '');
-	for my $q ('SELECT count(*) FROM moltres_ops.query_stats',
-		'SELECT count(*) FROM moltres_ops.metrics()',
-		'SELECT length(moltres_ops.prometheus()) > 0',
+	# every text goes through a conversion (a client in another encoding),
+	# which is where a text that is not valid in its encoding fails
+	for my $q ('SET client_encoding = LATIN1; SELECT query FROM moltres_ops.query_stats',
+		'SET client_encoding = LATIN1; SELECT * FROM moltres_ops.metrics()',
+		'SET client_encoding = LATIN1; SELECT moltres_ops.prometheus()',
 		'SELECT count(*) FROM moltres_ops.query_histogram')
 	{
 		my $rc = $node->psql('postgres', $q, stdout => \$out, stderr => \$err);
 		$ok = 0 if $rc != 0 || $err ne '';
 	}
-	ok($ok, "$what: query_stats, metrics(), prometheus() and query_histogram work");
+	ok($ok, "$what: query_stats, metrics(), prometheus() and query_histogram work") or diag($err);
 }
 
 # A workload with a known text, in a file written at a clean stop.
