@@ -157,6 +157,21 @@ SELECT count(*) >= 0 AS readable FROM moltres_ops.session_stats;
 SELECT count(*) AS waits FROM moltres_ops.lock_waits;
 SELECT moltres_ops.reset_session_stats();
 RESET ROLE;
+-- A role granted the views directly, without pg_read_all_stats: as in
+-- pg_stat_activity it cannot see other roles' sessions, whose backend type
+-- is hidden too, so they are not counted at all -- here not even this
+-- session, whose session user is the role running the test.
+CREATE ROLE mo_conn_granted;
+GRANT SELECT ON moltres_ops.connections, moltres_ops.pools TO mo_conn_granted;
+SELECT count(*) > 0 AS test_role_counts_itself FROM moltres_ops.connections;
+SET ROLE mo_conn_granted;
+SELECT count(*) AS hidden_backend_types FROM pg_stat_activity
+ WHERE backend_type IS NULL AND pid = pg_backend_pid();
+SELECT count(*) AS groups, coalesce(sum(connections), 0) AS counted FROM moltres_ops.connections;
+SELECT count(*) AS pools FROM moltres_ops.pools;
+RESET ROLE;
+REVOKE SELECT ON moltres_ops.connections, moltres_ops.pools FROM mo_conn_granted;
+DROP ROLE mo_conn_granted;
 SELECT p.proname, has_function_privilege('public', p.oid, 'EXECUTE') AS public_exec,
        has_function_privilege('pg_monitor', p.oid, 'EXECUTE') AS monitor_exec
   FROM pg_proc p

@@ -118,6 +118,16 @@ SELECT moltres_ops.migration_fail('0004', NULL);
 -- Bad input: a clear error, nothing changed.
 SELECT moltres_ops.migration_begin(NULL);
 SELECT moltres_ops.migration_begin('   ');
+-- white space of any kind is no version: 22023 from every function that
+-- takes one
+SELECT code, message FROM mig_try($$SELECT moltres_ops.migration_begin(E' \t ')$$);
+SELECT code, message FROM mig_try($$SELECT moltres_ops.migration_begin(E'\n\r\f')$$);
+SELECT code, message FROM mig_try($$SELECT moltres_ops.migration_finish(E'\t')$$);
+SELECT code, message FROM mig_try($$SELECT moltres_ops.migration_fail(E' \t ', 'x')$$);
+SELECT code, message FROM mig_try($$SELECT moltres_ops.migration_resolve(E'\t', 'failed')$$);
+SELECT code, message FROM mig_try($$SELECT moltres_ops.migration_resolve(NULL, 'failed')$$);
+SELECT code, message FROM mig_try($$SELECT moltres_ops.ready(E' \t ')$$);
+SELECT code, message FROM mig_try($$INSERT INTO moltres_ops.migrations (version, status) VALUES (E'\t\n', 'applied')$$);
 SELECT moltres_ops.migration_begin('0005', wait => '-1s');
 SELECT moltres_ops.migration_begin('0005', wait => NULL);
 SELECT moltres_ops.migration_finish(NULL);
@@ -179,6 +189,7 @@ CALL moltres_ops.migrate('0012', 'x', NULL);
 CALL moltres_ops.migrate('0012', 'x', 'SELECT 1', lock_timeout => '0');
 CALL moltres_ops.migrate('0012', 'x', 'SELECT 1', max_attempts => 0);
 CALL moltres_ops.migrate(NULL, 'x', 'SELECT 1');
+CALL moltres_ops.migrate(E' \t ', 'x', 'SELECT 1');
 SELECT count(*) AS rows_for_0012 FROM moltres_ops.migrations WHERE version = '0012';
 SELECT count(*) AS lock_held
   FROM pg_locks l, moltres_ops.migration_lock_key() k

@@ -161,9 +161,9 @@ CALL moltres_ops.safe_add_foreign_key('safe_child', ARRAY['p"id; --'],
     '"s; DROP TABLE safe_w; --"."a""b; DROP TABLE x"', ARRAY['id'], on_delete => 'cascade');
 SELECT conname, contype, convalidated, confdeltype, confrelid::regclass
   FROM pg_constraint WHERE conrelid = 'safe_child'::regclass AND contype = 'f';
--- again: nothing to do
+-- again: nothing to do (the same definition, found in the catalog)
 CALL moltres_ops.safe_add_foreign_key('safe_child', ARRAY['p"id; --'],
-    '"s; DROP TABLE safe_w; --"."a""b; DROP TABLE x"', ARRAY['id']);
+    '"s; DROP TABLE safe_w; --"."a""b; DROP TABLE x"', ARRAY['id'], on_delete => 'CASCADE');
 -- rows without a referenced row: the server's error, the key is gone again
 \set VERBOSITY default
 CALL moltres_ops.safe_add_foreign_key('safe_child', ARRAY['q'], 'safe_w', ARRAY['id'], 'q_fk');
@@ -184,6 +184,56 @@ CALL moltres_ops.safe_add_foreign_key('safe_child', ARRAY['q'], 'safe_w', ARRAY[
 CALL moltres_ops.safe_add_foreign_key('safe_child', ARRAY['q'], 'safe_w', ARRAY['id'], '');
 CALL moltres_ops.safe_add_foreign_key('safe_child', ARRAY['q'], 'safe_w', ARRAY['v'], 'q_to_v');
 SELECT count(*) AS foreign_keys FROM pg_constraint WHERE conrelid = 'safe_child'::regclass AND contype = 'f';
+-- a constraint of the given name that is another foreign key (here: other
+-- columns): refused with both definitions, nothing changed
+\set VERBOSITY default
+CALL moltres_ops.safe_add_foreign_key('safe_child', ARRAY['id'], 'safe_w', ARRAY['id'], 'q_fk');
+\set VERBOSITY terse
+SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'safe_child'::regclass AND conname = 'q_fk';
+-- the default name is the server's own (a long table name is shortened
+-- PostgreSQL's way, not cut at 63 bytes), and two different foreign keys
+-- whose default names would collide are both added: the second is not
+-- taken for the first, and binds its rows
+CREATE TABLE safe_fk_parent_a (id int PRIMARY KEY);
+CREATE TABLE safe_fk_parent_b (id int PRIMARY KEY);
+INSERT INTO safe_fk_parent_a VALUES (1);
+INSERT INTO safe_fk_parent_b VALUES (1);
+CREATE TABLE safe_fk_a_table_name_long_enough_to_be_shortened_by_postgresql (
+    id int PRIMARY KEY,
+    reference_to_parent_a_with_a_long_name int,
+    reference_to_parent_a_with_a_long_name_too int);
+INSERT INTO safe_fk_a_table_name_long_enough_to_be_shortened_by_postgresql VALUES (1, 1, 1);
+-- what ALTER TABLE ... ADD FOREIGN KEY without a name would call them
+BEGIN;
+ALTER TABLE safe_fk_a_table_name_long_enough_to_be_shortened_by_postgresql
+    ADD FOREIGN KEY (reference_to_parent_a_with_a_long_name) REFERENCES safe_fk_parent_a (id);
+ALTER TABLE safe_fk_a_table_name_long_enough_to_be_shortened_by_postgresql
+    ADD FOREIGN KEY (reference_to_parent_a_with_a_long_name_too) REFERENCES safe_fk_parent_b (id);
+CREATE TEMP TABLE safe_fk_by_hand AS
+SELECT conname, confrelid::regclass FROM pg_constraint
+ WHERE conrelid = 'safe_fk_a_table_name_long_enough_to_be_shortened_by_postgresql'::regclass AND contype = 'f';
+COMMIT;
+DO $$
+DECLARE c name;
+BEGIN
+    FOR c IN SELECT conname FROM safe_fk_by_hand LOOP
+        EXECUTE format('ALTER TABLE safe_fk_a_table_name_long_enough_to_be_shortened_by_postgresql DROP CONSTRAINT %I', c);
+    END LOOP;
+END $$;
+CALL moltres_ops.safe_add_foreign_key('safe_fk_a_table_name_long_enough_to_be_shortened_by_postgresql',
+    ARRAY['reference_to_parent_a_with_a_long_name'], 'safe_fk_parent_a', ARRAY['id']);
+CALL moltres_ops.safe_add_foreign_key('safe_fk_a_table_name_long_enough_to_be_shortened_by_postgresql',
+    ARRAY['reference_to_parent_a_with_a_long_name_too'], 'safe_fk_parent_b', ARRAY['id']);
+-- the same one again, found by its definition: nothing to do
+CALL moltres_ops.safe_add_foreign_key('safe_fk_a_table_name_long_enough_to_be_shortened_by_postgresql',
+    ARRAY['reference_to_parent_a_with_a_long_name_too'], 'safe_fk_parent_b', ARRAY['id']);
+SELECT c.conname, c.convalidated, c.confrelid::regclass,
+       c.conname IN (SELECT h.conname FROM safe_fk_by_hand h WHERE h.confrelid = c.confrelid) AS server_name
+  FROM pg_constraint c
+ WHERE c.conrelid = 'safe_fk_a_table_name_long_enough_to_be_shortened_by_postgresql'::regclass
+   AND c.contype = 'f'
+ ORDER BY 1;
+INSERT INTO safe_fk_a_table_name_long_enough_to_be_shortened_by_postgresql VALUES (2, 1, 42);
 
 ---------------------------------------------------------------------------
 -- safe_add_column
@@ -288,6 +338,23 @@ CALL moltres_ops.backfill('safe_bf', 'w = s.v FROM safe_w s');
 CALL moltres_ops.backfill('safe_bf', 'w = 1 RETURNING id');
 CALL moltres_ops.backfill('safe_bf', 'w = 1 WHERE true');
 CALL moltres_ops.backfill('safe_bf', 'nope = 1');
+-- a SET list that changes the primary key would walk ahead of its own
+-- batches for ever: refused before anything is written, however it is
+-- spelled (quoted, in a multi-column assignment), also through a generated
+-- key column
+SET statement_timeout = '60s';  -- without the check these would never end
+\set VERBOSITY default
+CALL moltres_ops.backfill('safe_bf', 'w = 1, id = id + 1000');
+\set VERBOSITY terse
+CALL moltres_ops.backfill('safe_bf', '"id" = id + 1000');
+CALL moltres_ops.backfill('safe_bf', '(w, id) = (1, id * 2)', 'id < 10');
+CREATE TABLE safe_genpk (a int NOT NULL, k int GENERATED ALWAYS AS (a * 10) STORED PRIMARY KEY, b int);
+INSERT INTO safe_genpk (a) SELECT generate_series(1, 20);
+CALL moltres_ops.backfill('safe_genpk', 'a = a + 100');
+RESET statement_timeout;
+CALL moltres_ops.backfill('safe_genpk', 'b = a');
+SELECT count(*) FILTER (WHERE b = a) AS filled, max(k) AS max_key FROM safe_genpk;
+SELECT min(id), max(id), count(*) FILTER (WHERE w = 1) AS set_to_one FROM safe_bf;
 CALL moltres_ops.backfill('safe_bf', NULL);
 CALL moltres_ops.backfill('safe_bf', 'w = 1', '');
 CALL moltres_ops.backfill('safe_bf', 'w = 1', batch_size => 0);

@@ -327,10 +327,7 @@ run_job(IndexJob *job, bool wait)
 	IndexJob	result;
 	bool		early = false;
 
-	if (RecoveryInProgress())
-		ereport(ERROR,
-				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
-				 errmsg("cannot build or drop an index during recovery")));
+	mo_require_primary(job->is_drop ? "safe_drop_index" : "safe_create_index");
 
 	slotno = claim_slot(job, &job_id);
 

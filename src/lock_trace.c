@@ -18,13 +18,23 @@
  *
  * Locks come from the lock manager (GetLockStatusData, which also reads
  * the fast-path slots), filtered to this backend's relation locks in this
- * database, before and after the statement: the difference is what the
- * statement took.  A lock that an earlier statement of the input already
- * holds in the same mode is not taken again, so it is not listed again.
- * Locks on system catalogs (OID below FirstNormalObjectId) are left out.
- * A relfilenode is read inside the subtransaction and again after the
- * rollback (the catalog then shows the original): a difference is a
- * rewrite.
+ * database, once after each statement, and are compared with a hash table
+ * of what was held before it (the calling transaction's locks, then what
+ * each earlier statement left): the difference is what the statement took.
+ * A lock that an earlier statement of the input already holds in the same
+ * mode is not taken again, so it is not listed again.  Locks on system
+ * catalogs (OID below FirstNormalObjectId) are left out.  A relfilenode is
+ * read inside the subtransaction and again after the rollback (the catalog
+ * then shows the original): a difference is a rewrite.  Inside, it is
+ * re-read only for relations the statement locked anew or invalidated (a
+ * relcache callback notes those; a new relfilenode always invalidates).
+ *
+ * Cost and memory.  Per statement: its own execution, one read of the lock
+ * table and a hash look-up per lock this backend holds, and the relations
+ * it touched; nothing that grows with the number of earlier statements
+ * except that read.  Everything a statement needs lives in a memory context
+ * reset after it; what stays until the end is the output rows and one hash
+ * entry per relation locked.
  *
  * Statements run with the caller's privileges through SPI.  The function
  * is not executable by PUBLIC.  No shared memory is used: works without
@@ -46,6 +56,8 @@
 #include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -60,16 +72,65 @@ PG_FUNCTION_INFO_V1(moltres_ops_trace);
 
 #define TRACE_COLS 7
 
-/* One relation lock mode held by this backend. */
-typedef struct HeldLock
+/*
+ * What trace() knows about one relation that this backend has held a lock
+ * on since the input began (or before, in the calling transaction): the
+ * lock modes held before the current statement and after it, and the last
+ * relfilenode seen.  One hash table of these, keyed by OID, lives for the
+ * whole call, so that each statement costs a look-up per lock rather than
+ * a scan of everything earlier statements took.
+ */
+typedef struct RelState
 {
-	Oid			relid;
-	LOCKMODE	mode;
-} HeldLock;
+	Oid			relid;			/* hash key */
+	LOCKMASK	held;			/* modes held after the last statement */
+	LOCKMASK	before;			/* modes held before the current one */
+	int			stamp;			/* statement that last saw it held */
+	int			rows_stamp;		/* statement whose rows it last got */
+	bool		filenode_seen;	/* filenode is valid */
+	Oid			filenode;		/* relfilenode last seen */
+} RelState;
 
-/* This backend's relation locks in this database, on user relations. */
+/*
+ * Relations whose relcache entry a statement invalidated: a changed
+ * relfilenode is a pg_class update, which always invalidates the entry, so
+ * only these (and the ones the statement locked anew) can have been
+ * rewritten.  Filled by a relcache callback while run_one() executes a
+ * statement; a full cache reset, or more relations than fit, means "any".
+ * The callback allocates nothing: it also runs while a failed statement's
+ * subtransaction is rolled back.
+ */
+#define TOUCHED_MAX 256
+
+typedef struct Touched
+{
+	int			n;
+	bool		all;
+	Oid			relids[TOUCHED_MAX];
+} Touched;
+
+static Touched *touched = NULL;
+static bool touched_callback_registered = false;
+
+static void
+touched_callback(Datum arg, Oid relid)
+{
+	if (touched == NULL || touched->all)
+		return;
+	if (!OidIsValid(relid) || touched->n >= TOUCHED_MAX)
+		touched->all = true;
+	else
+		touched->relids[touched->n++] = relid;
+}
+
+/*
+ * Record this backend's relation locks in this database, on user relations,
+ * in states: for each relation held now, before keeps what was held before
+ * statement stmtno and held becomes what is held now.  Returns the
+ * relations held now, in lock-manager order.  O(locks in the lock table).
+ */
 static List *
-held_relation_locks(void)
+note_held_locks(HTAB *states, int stmtno)
 {
 	LockData   *ld = GetLockStatusData();
 	List	   *result = NIL;
@@ -78,53 +139,37 @@ held_relation_locks(void)
 	for (i = 0; i < ld->nelements; i++)
 	{
 		LockInstanceData *inst = &ld->locks[i];
-		LOCKMODE	m;
+		RelState   *st;
+		Oid			relid;
+		bool		found;
 
 		if (inst->pid != MyProcPid ||
 			inst->locktag.locktag_type != LOCKTAG_RELATION ||
 			inst->locktag.locktag_field1 != MyDatabaseId ||
-			inst->locktag.locktag_field2 < FirstNormalObjectId)
+			inst->locktag.locktag_field2 < FirstNormalObjectId ||
+			inst->holdMask == 0)
 			continue;
-		for (m = 1; m <= MaxLockMode; m++)
+		relid = inst->locktag.locktag_field2;
+		st = hash_search(states, &relid, HASH_ENTER, &found);
+		if (!found)
 		{
-			if (inst->holdMask & LOCKBIT_ON(m))
-			{
-				HeldLock   *h = palloc(sizeof(HeldLock));
-
-				h->relid = inst->locktag.locktag_field2;
-				h->mode = m;
-				result = lappend(result, h);
-			}
+			st->held = 0;
+			st->stamp = -1;
+			st->rows_stamp = -1;
+			st->filenode_seen = false;
+			st->filenode = InvalidOid;
 		}
+		if (st->stamp != stmtno)
+		{
+			/* the first of its entries (fast path and main table) */
+			st->stamp = stmtno;
+			st->before = st->held;
+			st->held = 0;
+			result = lappend(result, st);
+		}
+		st->held |= inst->holdMask;
 	}
 	return result;
-}
-
-static bool
-held_contains(List *locks, Oid relid, LOCKMODE mode)
-{
-	ListCell   *lc;
-
-	foreach(lc, locks)
-	{
-		HeldLock   *h = lfirst(lc);
-
-		if (h->relid == relid && h->mode == mode)
-			return true;
-	}
-	return false;
-}
-
-/* Order: relation OID, then strongest mode first. */
-static int
-held_cmp(const ListCell *a, const ListCell *b)
-{
-	HeldLock   *x = lfirst(a);
-	HeldLock   *y = lfirst(b);
-
-	if (x->relid != y->relid)
-		return x->relid < y->relid ? -1 : 1;
-	return y->mode - x->mode;
 }
 
 static Oid
@@ -141,15 +186,6 @@ current_relfilenode(Oid relid)
 	return result;
 }
 
-/* What one statement did, collected before its effects are rolled back. */
-typedef struct TraceRow
-{
-	Oid			relid;
-	LOCKMODE	mode;			/* NoLock: rewritten under an older lock */
-	Oid			filenode_during;	/* relfilenode after the statement */
-	int			rewrote;		/* 1, 0, or REWROTE_DEFERRED */
-} TraceRow;
-
 /*
  * A relation whose relfilenode was first seen after an earlier statement:
  * only the first statement to hold a lock on it is compared with the
@@ -157,21 +193,15 @@ typedef struct TraceRow
  */
 #define REWROTE_DEFERRED (-2)
 
-typedef struct SeenRel
-{
-	Oid			relid;
-	Oid			filenode;
-} SeenRel;
-
 /* One output row, kept until the rollback makes the catalog old again. */
 typedef struct PendingRow
 {
 	int			stmtno;
 	char	   *text;
 	Oid			relid;			/* InvalidOid: a row without a relation */
-	LOCKMODE	mode;
-	Oid			filenode_during;
-	int			rewrote;
+	LOCKMODE	mode;			/* NoLock: rewritten under an older lock */
+	Oid			filenode_during;	/* relfilenode after the statement */
+	int			rewrote;		/* 1, 0, or REWROTE_DEFERRED */
 	double		ms;				/* < 0: not run */
 	char	   *note;
 } PendingRow;
@@ -185,6 +215,22 @@ pending_row(int stmtno, char *text, double ms, char *note)
 	p->text = text;
 	p->ms = ms;
 	p->note = note;
+	return p;
+}
+
+/* A row about one relation, allocated in cxt. */
+static PendingRow *
+relation_row(MemoryContext cxt, int stmtno, char *text, double ms, Oid relid,
+			 LOCKMODE mode, Oid filenode_during, int rewrote)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	PendingRow *p = pending_row(stmtno, text, ms, NULL);
+
+	MemoryContextSwitchTo(old);
+	p->relid = relid;
+	p->mode = mode;
+	p->filenode_during = filenode_during;
+	p->rewrote = rewrote;
 	return p;
 }
 
@@ -232,20 +278,99 @@ set_local(const char *name, int ms)
 							 GUC_ACTION_LOCAL, true, 0, false);
 }
 
+/* Order: relation OID, then strongest mode first. */
+static int
+pending_cmp(const ListCell *a, const ListCell *b)
+{
+	PendingRow *x = lfirst(a);
+	PendingRow *y = lfirst(b);
+
+	if (x->relid != y->relid)
+		return x->relid < y->relid ? -1 : 1;
+	return y->mode - x->mode;
+}
+
+/*
+ * The rows about one relation held after statement stmtno: one per lock
+ * mode it took anew, and for a relation rewritten under a lock it already
+ * held, one without a mode.  Appended to *rows, allocated in rowcxt.
+ */
+static void
+relation_rows(RelState *st, int stmtno, MemoryContext rowcxt, char *text,
+			  double ms, List **rows)
+{
+	LOCKMASK	fresh = st->held & ~st->before;
+	int			state = REWROTE_DEFERRED;
+	Oid			cur = current_relfilenode(st->relid);
+	LOCKMODE	m;
+
+	st->rows_stamp = stmtno;
+	if (st->filenode_seen)
+		state = (cur != st->filenode) ? 1 : 0;
+	st->filenode_seen = true;
+	st->filenode = cur;
+
+	/* rewritten under a lock this statement did not take anew */
+	if (state == 1 && fresh == 0)
+		*rows = lappend(*rows, relation_row(rowcxt, stmtno, text, ms,
+											st->relid, NoLock, cur, 1));
+	for (m = 1; m <= MaxLockMode; m++)
+	{
+		if (fresh & LOCKBIT_ON(m))
+			*rows = lappend(*rows, relation_row(rowcxt, stmtno, text, ms,
+												st->relid, m, cur, state));
+	}
+}
+
+/*
+ * The rows of one statement that succeeded.  Only relations locked anew or
+ * invalidated by the statement are looked at: the others cannot have a new
+ * relfilenode.  Returns the rows (allocated in rowcxt), sorted.
+ */
+static List *
+statement_rows(HTAB *states, List *now_held, Touched *t, int stmtno,
+			   MemoryContext rowcxt, char *text, double ms)
+{
+	List	   *rows = NIL;
+	ListCell   *lc;
+
+	foreach(lc, now_held)
+	{
+		RelState   *st = lfirst(lc);
+
+		if (t->all || (st->held & ~st->before) != 0)
+			relation_rows(st, stmtno, rowcxt, text, ms, &rows);
+	}
+	for (int i = 0; i < t->n && !t->all; i++)
+	{
+		RelState   *st = hash_search(states, &t->relids[i], HASH_FIND, NULL);
+
+		/* held now, and not looked at yet for this statement */
+		if (st != NULL && st->stamp == stmtno && st->rows_stamp != stmtno)
+			relation_rows(st, stmtno, rowcxt, text, ms, &rows);
+	}
+	list_sort(rows, pending_cmp);
+	return rows;
+}
+
 /*
  * Run one statement in a nested subtransaction; on success collect the
  * new locks and relfilenodes and commit it into the outer subtransaction.
- * Returns the error message, or NULL.
+ * Called in a per-statement memory context that the caller resets
+ * afterwards; the rows (*rows, NIL when none) are allocated in rowcxt.
+ * Returns the error message (in rowcxt), or NULL.
  */
 static char *
-run_one(const char *text, List **seen, List **rows, double *ms,
-		bool *held_any)
+run_one(char *text, int stmtno, HTAB *states, MemoryContext rowcxt,
+		List **rows, double *ms, bool *held_any)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
 	TimestampTz old_fin = 0;
 	bool		had_timeout = get_timeout_active(STATEMENT_TIMEOUT);
 	char	   *volatile error = NULL;
+	Touched    *volatile outer_touched = touched;
+	Touched		mine;
 	instr_time	start;
 	instr_time	duration;
 
@@ -255,103 +380,33 @@ run_one(const char *text, List **seen, List **rows, double *ms,
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
 	INSTR_TIME_SET_CURRENT(start);
+	mine.n = 0;
+	mine.all = false;
 	PG_TRY();
 	{
-		List	   *before;
-		List	   *after;
-		ListCell   *lc;
+		List	   *now_held;
 		int			rc;
 
 		set_local("lock_timeout", mo_trace_lock_timeout);
-		before = held_relation_locks();
+		touched = &mine;
 		enable_timeout_after(STATEMENT_TIMEOUT, mo_trace_statement_timeout);
 		rc = SPI_execute(text, false, 0);
 		disable_timeout(STATEMENT_TIMEOUT, false);
+		/* SPI returns in its own context, which lives until SPI_finish */
+		MemoryContextSwitchTo(cxt);
 		if (rc < 0)
 			elog(ERROR, "%s", SPI_result_code_string(rc));
+		SPI_freetuptable(SPI_tuptable);
+		/* the statement's catalog changes reach the relcache callback now */
+		CommandCounterIncrement();
+		touched = outer_touched;
 		INSTR_TIME_SET_CURRENT(duration);
 		INSTR_TIME_SUBTRACT(duration, start);
 		*ms = INSTR_TIME_GET_MILLISEC(duration);
 
-		after = held_relation_locks();
-		*held_any = (after != NIL);
-		foreach(lc, after)
-		{
-			HeldLock   *h = lfirst(lc);
-			TraceRow   *r = NULL;
-			ListCell   *lc2;
-			Oid			cur = current_relfilenode(h->relid);
-			int			state = REWROTE_DEFERRED;
-			bool		fresh = !held_contains(before, h->relid, h->mode);
-			bool		first_of_rel = true;
-
-			/* one relfilenode comparison per relation */
-			foreach(lc2, after)
-			{
-				if (lfirst(lc2) == h)
-					break;
-				if (((HeldLock *) lfirst(lc2))->relid == h->relid)
-					first_of_rel = false;
-			}
-			foreach(lc2, *rows)
-			{
-				if (((TraceRow *) lfirst(lc2))->relid == h->relid)
-					state = ((TraceRow *) lfirst(lc2))->rewrote;
-			}
-			if (first_of_rel)
-			{
-				SeenRel    *sr = NULL;
-
-				foreach(lc2, *seen)
-				{
-					if (((SeenRel *) lfirst(lc2))->relid == h->relid)
-						sr = lfirst(lc2);
-				}
-				if (sr)
-				{
-					state = (cur != sr->filenode) ? 1 : 0;
-					sr->filenode = cur;
-				}
-				else
-				{
-					sr = palloc(sizeof(SeenRel));
-					sr->relid = h->relid;
-					sr->filenode = cur;
-					*seen = lappend(*seen, sr);
-				}
-				/* rewritten under a lock this statement did not take anew */
-				if (state == 1)
-				{
-					bool		any_fresh = false;
-
-					foreach(lc2, after)
-					{
-						HeldLock   *o = lfirst(lc2);
-
-						if (o->relid == h->relid &&
-							!held_contains(before, o->relid, o->mode))
-							any_fresh = true;
-					}
-					if (!any_fresh)
-					{
-						r = palloc(sizeof(TraceRow));
-						r->relid = h->relid;
-						r->mode = NoLock;
-						r->filenode_during = cur;
-						r->rewrote = 1;
-						*rows = lappend(*rows, r);
-					}
-				}
-			}
-			if (!fresh)
-				continue;
-			r = palloc(sizeof(TraceRow));
-			r->relid = h->relid;
-			r->mode = h->mode;
-			r->filenode_during = cur;
-			r->rewrote = state;
-			*rows = lappend(*rows, r);
-		}
+		now_held = note_held_locks(states, stmtno);
+		*held_any = (now_held != NIL);
+		*rows = statement_rows(states, now_held, &mine, stmtno, rowcxt, text, *ms);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
@@ -360,6 +415,7 @@ run_one(const char *text, List **seen, List **rows, double *ms,
 	{
 		ErrorData  *edata;
 
+		touched = outer_touched;
 		MemoryContextSwitchTo(cxt);
 		disable_timeout(STATEMENT_TIMEOUT, false);
 		edata = CopyErrorData();
@@ -390,6 +446,7 @@ run_one(const char *text, List **seen, List **rows, double *ms,
 							 edata->message, mo_trace_lock_timeout);
 		else
 			error = psprintf("error: %s", edata->message);
+		error = MemoryContextStrdup(rowcxt, error);
 		*rows = NIL;
 	}
 	PG_END_TRY();
@@ -417,7 +474,9 @@ moltres_ops_trace(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 	int			stmtno = 0;
 	List	   *pending = NIL;
-	List	   *seen = NIL;
+	HTAB	   *states;
+	HASHCTL		hctl;
+	MemoryContext stmtcxt;
 
 	InitMaterializedSRF(fcinfo, 0);
 
@@ -429,9 +488,28 @@ moltres_ops_trace(PG_FUNCTION_ARGS)
 	tracecxt = AllocSetContextCreate(CurrentMemoryContext,
 									 "moltres_ops trace",
 									 ALLOCSET_DEFAULT_SIZES);
+	stmtcxt = AllocSetContextCreate(tracecxt,
+									"moltres_ops trace statement",
+									ALLOCSET_DEFAULT_SIZES);
 	oldcxt = MemoryContextSwitchTo(tracecxt);
 	sql = text_to_cstring(input);
 	split = mo_lint_split(sql);
+
+	if (!touched_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(touched_callback, (Datum) 0);
+		touched_callback_registered = true;
+	}
+	hctl.keysize = sizeof(Oid);
+	hctl.entrysize = sizeof(RelState);
+	hctl.hcxt = tracecxt;
+	states = hash_create("moltres_ops trace relations", 256, &hctl,
+						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	/* what the calling transaction holds already is not listed */
+	MemoryContextSwitchTo(stmtcxt);
+	(void) note_held_locks(states, 0);
+	MemoryContextSwitchTo(tracecxt);
+	MemoryContextReset(stmtcxt);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -451,7 +529,6 @@ moltres_ops_trace(PG_FUNCTION_ARGS)
 			double		ms = 0;
 			bool		held_any = false;
 			char	   *error;
-			ListCell   *lc2;
 
 			CHECK_FOR_INTERRUPTS();
 			stmtno++;
@@ -479,8 +556,11 @@ moltres_ops_trace(PG_FUNCTION_ARGS)
 				continue;
 			}
 
-			error = run_one(text, &seen, &rows, &ms, &held_any);
+			MemoryContextSwitchTo(stmtcxt);
+			error = run_one(text, stmtno, states, tracecxt, &rows, &ms, &held_any);
 			MemoryContextSwitchTo(tracecxt);
+			pending = list_concat(pending, rows);
+			MemoryContextReset(stmtcxt);
 			if (error || rows == NIL)
 			{
 				pending = lappend(pending,
@@ -490,18 +570,6 @@ moltres_ops_trace(PG_FUNCTION_ARGS)
 													  "no new relation lock (locks held since earlier statements or by the calling transaction are not listed again)" :
 													  "no relation lock taken")));
 				continue;
-			}
-			list_sort(rows, held_cmp);
-			foreach(lc2, rows)
-			{
-				TraceRow   *r = lfirst(lc2);
-				PendingRow *p = pending_row(stmtno, text, ms, NULL);
-
-				p->relid = r->relid;
-				p->mode = r->mode;
-				p->filenode_during = r->filenode_during;
-				p->rewrote = r->rewrote;
-				pending = lappend(pending, p);
 			}
 		}
 		RollbackAndReleaseCurrentSubTransaction();

@@ -4,6 +4,9 @@
  *	  Module entry point.  _PG_init registers the settings, then calls one
  *	  init function per subsystem (each registers its shared memory area and
  *	  installs its hooks), then requests the shared memory; nothing else.
+ *	  Also the checks every subsystem shares: the library version, whether
+ *	  it is preloaded, and mo_require_primary() (refuse writes on a
+ *	  standby).
  *
  * Shared memory and hooks exist only when the library is loaded through
  * shared_preload_libraries.  Loaded any other way (CREATE EXTENSION without
@@ -15,6 +18,7 @@
  */
 #include "postgres.h"
 
+#include "access/xlog.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -71,4 +75,37 @@ Datum
 moltres_ops_preloaded(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(mo_shmem_available());
+}
+
+/*
+ * mo_require_primary - refuse, with one message for every entry point, a
+ * function that writes (tables, the migration ledger, indexes) on a server
+ * that is in recovery.  Without this, a standby answers with whatever the
+ * first write happens to be ("cannot execute SELECT FOR UPDATE in a
+ * read-only transaction"), which does not say where to go instead.
+ */
+void
+mo_require_primary(const char *what)
+{
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("moltres_ops.%s() cannot run on a standby", what),
+				 errdetail("This server is in recovery (a hot standby), so it is read-only."),
+				 errhint("Run it on the primary server; its changes reach the standbys through replication.")));
+}
+
+PG_FUNCTION_INFO_V1(moltres_ops_require_primary);
+
+/*
+ * moltres_ops_require_primary - SQL entry point of mo_require_primary(), for
+ * the PL/pgSQL procedures (migrations, safe-migration procedures).
+ */
+Datum
+moltres_ops_require_primary(PG_FUNCTION_ARGS)
+{
+	char	   *what = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	mo_require_primary(what);
+	PG_RETURN_VOID();
 }

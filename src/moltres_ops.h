@@ -60,6 +60,9 @@ extern int	mo_trace_statement_timeout;
 
 extern void mo_guc_init(void);
 
+/* moltres_ops.c: refuse writing functions on a standby */
+extern void mo_require_primary(const char *what);
+
 /* connections.c: connection lifecycle counters */
 extern void mo_connections_init(void);
 

@@ -55,6 +55,8 @@
 
 #include "access/xact.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_control.h"
+#include "common/controldata_utils.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
@@ -68,6 +70,7 @@
 #include "storage/spin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/timestamp.h"
 
 #include "histogram.h"
@@ -1136,16 +1139,107 @@ ignore_file(const char *why)
 }
 
 /*
+ * Why one entry of the file cannot be loaded, or NULL.  Every field that
+ * loading or a later reader relies on is checked: a counter that is
+ * negative or not finite would print as nonsense in every view and metric,
+ * a text that is not valid in its encoding makes every reader of the views
+ * fail, and a histogram shift past 31 would overflow the cumulative counts.
+ */
+static const char *
+file_entry_problem(const MoFileEntry *fe, const char *text)
+{
+	uint8		toplevel;
+	const MoCounters *c = &fe->c;
+
+	memcpy(&toplevel, &fe->key.toplevel, 1);
+	if (toplevel > 1)
+		return "its key is not valid";
+	if (c->calls < 0 || c->errors < 0 || c->timeouts < 0 || c->cancels < 0 ||
+		c->lock_timeouts < 0 || c->deadlocks < 0 ||
+		c->serialization_failures < 0 || c->rows < 0 ||
+		c->shared_blks_hit < 0 || c->shared_blks_read < 0 ||
+		c->temp_blks_written < 0 || c->slow_calls < 0)
+		return "a counter is negative";
+	if (!isfinite(c->total_ms) || !isfinite(c->min_ms) || !isfinite(c->max_ms) ||
+		!isfinite(c->mean_ms) || !isfinite(c->sum_var_ms) ||
+		c->total_ms < 0 || c->min_ms < 0 || c->max_ms < 0 || c->mean_ms < 0 ||
+		c->sum_var_ms < 0)
+		return "a time is negative or not finite";
+	if (fe->hist_shift > 31)
+		return "its histogram scale is out of range";
+	if (!PG_VALID_BE_ENCODING(fe->encoding))
+		return "its encoding is not a server encoding";
+	if (fe->text_len > 0 &&
+		!pg_verify_mbstr(fe->encoding, text, fe->text_len, true))
+		return psprintf("its text is not valid %s",
+						pg_encoding_to_char(fe->encoding));
+	return NULL;
+}
+
+/* For the entries kept when the file holds more than max_statements. */
+typedef struct FileEntryRef
+{
+	const char *p;				/* the entry in the file buffer */
+	int64		calls;
+} FileEntryRef;
+
+static int
+file_entry_cmp(const void *a, const void *b)
+{
+	const FileEntryRef *x = a;
+	const FileEntryRef *y = b;
+
+	if (x->calls != y->calls)
+		return x->calls > y->calls ? -1 : 1;
+	return x->p < y->p ? -1 : (x->p > y->p ? 1 : 0);
+}
+
+/*
+ * No file to load: say so when statistics were lost, that is when the
+ * server restarts after a crash (shared memory is reinitialised by this
+ * postmaster) or after an unclean stop (pg_control says the last run did
+ * not shut down).  A first start and a clean stop with save off are quiet.
+ */
+static void
+note_missing_file(bool reinit)
+{
+	const char *why = NULL;
+
+	if (reinit)
+		why = "the server is restarting after a crash";
+	else
+	{
+		bool		crc_ok;
+		ControlFileData *cf = get_controlfile(DataDir, &crc_ok);
+
+		if (crc_ok && cf->state != DB_SHUTDOWNED &&
+			cf->state != DB_SHUTDOWNED_IN_RECOVERY)
+			why = "the server was not shut down cleanly";
+		pfree(cf);
+	}
+	if (why)
+		ereport(LOG,
+				(errmsg("moltres_ops statement statistics start empty: %s", why),
+				 errdetail("They are saved only at a clean shutdown (moltres_ops.save = on).")));
+}
+
+/*
  * Read MO_STATS_FILE into the freshly initialised table (postmaster, at
  * start, before any backend exists).  The whole file is checked (magic,
- * format, server major version, layout, CRC) before anything is loaded, so
- * a corrupt or foreign file changes nothing.  The file is removed after
- * loading, so stats never come back from a state older than the last
- * clean shutdown.
+ * format, server major version, layout, CRC, then every entry's length,
+ * key, counters, histogram and text encoding, and that the header's count
+ * is exactly what the file holds) before anything is loaded, so a corrupt
+ * or foreign file changes nothing and is reported with one LOG line.  When
+ * the file holds more entries than max_statements, the most called ones
+ * are loaded and one LOG line says how many were dropped.  The file is
+ * removed after loading, so stats never come back from a state older than
+ * the last clean shutdown.
  */
 static void
 mo_stats_load_file(void)
 {
+	static bool started_before = false;
+	bool		reinit = started_before;
 	FILE	   *f;
 	struct stat st;
 	char	   *buf;
@@ -1155,7 +1249,13 @@ mo_stats_load_file(void)
 	pg_crc32c	crc;
 	pg_crc32c	stored;
 	int			loaded = 0;
+	int			nvalid = 0;
+	FileEntryRef *refs;
+	HTAB	   *keys;
+	HASHCTL		hctl;
+	const char *why = NULL;
 
+	started_before = true;
 	if (!mo_save)
 	{
 		unlink(MO_STATS_FILE);
@@ -1169,6 +1269,8 @@ mo_stats_load_file(void)
 					(errcode_for_file_access(),
 					 errmsg("could not read moltres_ops statistics file \"%s\": %m",
 							MO_STATS_FILE)));
+		else
+			note_missing_file(reinit);
 		return;
 	}
 	if (fstat(fileno(f), &st) != 0 ||
@@ -1215,32 +1317,96 @@ mo_stats_load_file(void)
 		return;
 	}
 
-	/* walk the entries once to validate lengths before loading any */
+	/*
+	 * Walk the entries once and check every one before loading any: a
+	 * checksum only proves that the file is what was written, not that
+	 * what was written is sound.
+	 */
 	end = buf + st.st_size - sizeof(pg_crc32c);
 	p = buf + sizeof(hdr);
-	for (int i = 0; i < hdr.nentries; i++)
+	if (hdr.nentries < 0 ||
+		hdr.nentries > (end - p) / (ptrdiff_t) sizeof(MoFileEntry))
 	{
-		MoFileEntry fe;
-
-		if (end - p < (ptrdiff_t) sizeof(MoFileEntry))
-			break;
-		memcpy(&fe, p, sizeof(fe));
-		if (fe.text_len < 0 || end - p - (ptrdiff_t) sizeof(fe) < fe.text_len)
-			break;
-		p += sizeof(fe) + fe.text_len;
-	}
-	if (hdr.nentries < 0 || p != end)
-	{
-		ignore_file("entries do not match the header");
+		ignore_file(psprintf("the header says %d entries, more than the file can hold",
+							 hdr.nentries));
 		pfree(buf);
 		return;
+	}
+	refs = palloc(sizeof(FileEntryRef) * Max(hdr.nentries, 1));
+	hctl.keysize = sizeof(MoStatsKey);
+	hctl.entrysize = sizeof(MoStatsKey);
+	keys = hash_create("moltres_ops stats file keys", Max(hdr.nentries, 16), &hctl,
+					   HASH_ELEM | HASH_BLOBS);
+	for (int i = 0; i < hdr.nentries && why == NULL; i++)
+	{
+		MoFileEntry fe;
+		MoStatsKey	k;
+		bool		dup;
+
+		if (end - p < (ptrdiff_t) sizeof(MoFileEntry))
+		{
+			why = psprintf("the header says %d entries, the file holds %d",
+						   hdr.nentries, i);
+			break;
+		}
+		memcpy(&fe, p, sizeof(fe));
+		if (fe.text_len < 0 || end - p - (ptrdiff_t) sizeof(fe) < fe.text_len)
+		{
+			why = psprintf("entry %d: text length %d is out of range", i + 1, fe.text_len);
+			break;
+		}
+		why = file_entry_problem(&fe, p + sizeof(fe));
+		if (why)
+		{
+			why = psprintf("entry %d: %s", i + 1, why);
+			break;
+		}
+		/* the key without its padding, so that equal keys hash equal */
+		memset(&k, 0, sizeof(k));
+		k.userid = fe.key.userid;
+		k.dbid = fe.key.dbid;
+		k.queryid = fe.key.queryid;
+		k.toplevel = fe.key.toplevel;
+		(void) hash_search(keys, &k, HASH_ENTER, &dup);
+		if (dup)
+		{
+			why = psprintf("entry %d: its key appears twice", i + 1);
+			break;
+		}
+		refs[nvalid].p = p;
+		refs[nvalid].calls = fe.c.calls;
+		nvalid++;
+		p += sizeof(fe) + fe.text_len;
+	}
+	if (why == NULL && p != end)
+		why = psprintf("the header says %d entries, the file holds more",
+					   hdr.nentries);
+	hash_destroy(keys);
+	if (why)
+	{
+		ignore_file(why);
+		pfree(refs);
+		pfree(buf);
+		return;
+	}
+
+	/* a smaller table now: keep the most called */
+	if (nvalid > mss->max_entries)
+	{
+		qsort(refs, nvalid, sizeof(FileEntryRef), file_entry_cmp);
+		ereport(LOG,
+				(errmsg("moltres_ops dropped %d of the %d statement statistics in \"%s\": moltres_ops.max_statements is %d",
+						nvalid - mss->max_entries, nvalid, MO_STATS_FILE,
+						mss->max_entries),
+				 errdetail("The %d most called statements were kept.",
+						   mss->max_entries)));
+		nvalid = mss->max_entries;
 	}
 
 	mss->stats_reset = hdr.stats_reset;
 	pg_atomic_write_u64(&mss->evictions, hdr.evictions);
 	pg_atomic_write_u64(&mss->dropped, hdr.dropped);
-	p = buf + sizeof(hdr);
-	for (int i = 0; i < hdr.nentries; i++)
+	for (int i = 0; i < nvalid; i++)
 	{
 		MoFileEntry fe;
 		const char *text;
@@ -1248,16 +1414,15 @@ mo_stats_load_file(void)
 		int			slot;
 		MoEntry    *e;
 
-		memcpy(&fe, p, sizeof(fe));
-		text = p + sizeof(fe);
-		p += sizeof(fe) + fe.text_len;
-		if (mss->free_head < 0 || index_probe(&fe.key, key_hash(&fe.key)) >= 0)
-			continue;			/* smaller table now, or a duplicate */
+		memcpy(&fe, refs[i].p, sizeof(fe));
+		text = refs[i].p + sizeof(fe);
 		text_len = fe.text_len;
 		if (text_len >= mss->text_max)
 			text_len = pg_encoding_mbcliplen(fe.encoding, text, text_len,
 											 mss->text_max - 1);
 		slot = entry_create(&fe.key, text, text_len);
+		if (slot < 0)
+			break;				/* cannot happen: there is room for all */
 		e = &mentries[slot];
 		e->c = fe.c;
 		e->encoding = fe.encoding;
@@ -1265,6 +1430,7 @@ mo_stats_load_file(void)
 		memcpy(e->hist, fe.hist, sizeof(e->hist));
 		loaded++;
 	}
+	pfree(refs);
 	pfree(buf);
 	unlink(MO_STATS_FILE);
 	ereport(DEBUG1,

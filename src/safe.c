@@ -1,11 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * safe.c
- *	  The one check of the safe-migration procedures
- *	  (sql/install/80_safe.sql) that SQL cannot do well: whether a piece of
- *	  SQL text given by the caller (a CHECK expression, a default, a
- *	  backfill's SET list or WHERE condition) stays inside the place it is
- *	  pasted into.
+ *	  The checks of the safe-migration procedures (sql/install/80_safe.sql)
+ *	  that SQL cannot do well: whether a piece of SQL text given by the
+ *	  caller (a CHECK expression, a default, a backfill's SET list or WHERE
+ *	  condition) stays inside the place it is pasted into, and which
+ *	  columns a backfill's SET list assigns.
  *
  * The procedures paste such fragments into a statement they build around
  * them: "... CHECK (" fragment ") NOT VALID", "... WHERE key > $1 AND ("
@@ -23,14 +23,16 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "nodes/parsenodes.h"
 #include "parser/parser.h"
 #include "parser/scanner.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 
 PG_FUNCTION_INFO_V1(moltres_ops_fragment_problem);
-PG_FUNCTION_INFO_V1(moltres_ops_is_plain_update);
+PG_FUNCTION_INFO_V1(moltres_ops_update_set_columns);
 
 /*
  * moltres_ops_fragment_problem - why a SQL fragment cannot be pasted into a
@@ -88,27 +90,46 @@ moltres_ops_fragment_problem(PG_FUNCTION_ARGS)
 }
 
 /*
- * moltres_ops_is_plain_update - whether sql is exactly one UPDATE without
- * WITH, FROM or RETURNING.
+ * moltres_ops_update_set_columns - the columns that the SET list of sql
+ * assigns, when sql is exactly one UPDATE without WITH, FROM or RETURNING;
+ * NULL otherwise.
  *
  * backfill() builds "UPDATE t SET <set> WHERE ..." around the caller's SET
- * list; a list that smuggles in a FROM would join other tables into every
- * batch.  Only parsed, never analysed or run.
+ * list.  A list that smuggles in a FROM would join other tables into every
+ * batch; one that assigns the primary key would move rows ahead of the
+ * batches that walk that key, so the walk never ends.  The server's raw
+ * parser decides which columns are assigned (SET (a, b) = ... names two,
+ * SET a[1] = ... and SET a.f = ... name a), so no quoting or comment can
+ * hide one.  Only parsed, never analysed or run.
  */
 Datum
-moltres_ops_is_plain_update(PG_FUNCTION_ARGS)
+moltres_ops_update_set_columns(PG_FUNCTION_ARGS)
 {
 	char	   *src = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	List	   *raw = raw_parser(src, RAW_PARSE_DEFAULT);
 	Node	   *stmt;
 	UpdateStmt *upd;
+	ArrayBuildState *cols = NULL;
+	ListCell   *lc;
 
 	if (list_length(raw) != 1)
-		PG_RETURN_BOOL(false);
+		PG_RETURN_NULL();
 	stmt = linitial_node(RawStmt, raw)->stmt;
 	if (!IsA(stmt, UpdateStmt))
-		PG_RETURN_BOOL(false);
+		PG_RETURN_NULL();
 	upd = (UpdateStmt *) stmt;
-	PG_RETURN_BOOL(upd->fromClause == NIL && upd->returningList == NIL &&
-				   upd->withClause == NULL);
+	if (upd->fromClause != NIL || upd->returningList != NIL ||
+		upd->withClause != NULL)
+		PG_RETURN_NULL();
+
+	foreach(lc, upd->targetList)
+	{
+		ResTarget  *target = lfirst_node(ResTarget, lc);
+
+		cols = accumArrayResult(cols, CStringGetTextDatum(target->name), false,
+								TEXTOID, CurrentMemoryContext);
+	}
+	if (cols == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(makeArrayResult(cols, CurrentMemoryContext));
 }

@@ -44,3 +44,14 @@ GRANT USAGE ON SCHEMA moltres_ops TO PUBLIC;
 REVOKE ALL ON FUNCTION shmem_usage() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION shmem_usage() TO pg_monitor;
 GRANT SELECT ON shmem_usage TO pg_monitor;
+
+-- Every function that writes (the migration ledger, the safe-migration
+-- procedures, the index builds) asks this first: on a standby it raises
+-- 25006 saying so, instead of failing on whatever its first write is.
+CREATE FUNCTION _require_primary(what text)
+RETURNS void
+LANGUAGE C STRICT
+AS 'MODULE_PATHNAME', 'moltres_ops_require_primary';
+
+COMMENT ON FUNCTION _require_primary(text) IS
+'_require_primary: internal; raises 25006 (read_only_sql_transaction) when this server is a standby, naming the function what';

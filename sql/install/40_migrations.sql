@@ -24,7 +24,7 @@
 -- ExclusiveLock row therefore always means "holds the session lock".
 
 CREATE TABLE migrations (
-    version          text PRIMARY KEY CHECK (pg_catalog.btrim(version) <> ''),
+    version          text PRIMARY KEY CHECK (version ~ '[^[:space:]]'),
     name             text,
     checksum         text,
     status           text NOT NULL
@@ -167,6 +167,23 @@ $$;
 COMMENT ON FUNCTION _migration_lock_busy(interval) IS
 '_migration_lock_busy: internal; raises 55P03 naming the holder of the migration lock';
 
+-- A version must be given and hold more than white space (any of it: tabs,
+-- newlines, not only blanks); every function that takes one asks this.
+CREATE FUNCTION _migration_check_version(version text, what text DEFAULT 'migration version')
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    IF version IS NULL OR version !~ '[^[:space:]]' THEN
+        RAISE EXCEPTION '% must not be null, empty or only white space', what
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END;
+$$;
+
+COMMENT ON FUNCTION _migration_check_version(text, text) IS
+'_migration_check_version: internal; raises 22023 for a NULL version or one of only white space';
+
 CREATE FUNCTION migration_begin(version text, name text DEFAULT NULL,
                                 checksum text DEFAULT NULL,
                                 wait interval DEFAULT '0')
@@ -182,15 +199,14 @@ DECLARE
     wait_ms bigint;
     saved_timeout text;
 BEGIN
-    IF migration_begin.version IS NULL OR pg_catalog.btrim(migration_begin.version) = '' THEN
-        RAISE EXCEPTION 'migration version must not be null or empty'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM @extschema@._migration_check_version(migration_begin.version);
     IF migration_begin.wait IS NULL OR migration_begin.wait < interval '0' THEN
         RAISE EXCEPTION 'wait must be zero or a positive interval, not %',
                 coalesce(migration_begin.wait::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+
+    PERFORM @extschema@._require_primary('migration_begin');
 
     SELECT * INTO k FROM @extschema@.migration_lock_key();
     SELECT a.backend_start INTO my_start
@@ -324,10 +340,10 @@ DECLARE
     r record;
     fin timestamptz := pg_catalog.clock_timestamp();
 BEGIN
-    IF _migration_end.version IS NULL THEN
-        RAISE EXCEPTION 'migration version must not be null'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM @extschema@._migration_check_version(_migration_end.version);
+    PERFORM @extschema@._require_primary(CASE _migration_end.new_status
+                                             WHEN 'applied' THEN 'migration_finish'
+                                             ELSE 'migration_fail' END);
     SELECT * INTO k FROM @extschema@.migration_lock_key();
     SELECT a.backend_start INTO my_start
       FROM pg_catalog.pg_stat_activity a WHERE a.pid = me;
@@ -398,16 +414,14 @@ DECLARE
     r record;
     note text;
 BEGIN
-    IF migration_resolve.version IS NULL THEN
-        RAISE EXCEPTION 'migration version must not be null'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM @extschema@._migration_check_version(migration_resolve.version);
     IF migration_resolve.status IS NULL
        OR migration_resolve.status NOT IN ('applied', 'failed', 'rolled_back') THEN
         RAISE EXCEPTION 'status must be applied, failed or rolled_back, not %',
                 coalesce(pg_catalog.quote_literal(migration_resolve.status), 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    PERFORM @extschema@._require_primary('migration_resolve');
 
     SELECT m.status, m.pid, m.started_at, m.error INTO r
       FROM @extschema@.migrations m
@@ -467,6 +481,7 @@ DECLARE
     dangerous jsonb;
     pause float8;
 BEGIN
+    PERFORM @extschema@._migration_check_version(migrate.version);
     IF migrate.sql IS NULL OR pg_catalog.btrim(migrate.sql) = '' THEN
         RAISE EXCEPTION 'migration sql must not be null or empty'
             USING ERRCODE = 'invalid_parameter_value';
@@ -485,6 +500,7 @@ BEGIN
         RAISE EXCEPTION 'allow_dangerous must not be null'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    PERFORM @extschema@._require_primary('migrate');
     IF @extschema@._in_transaction_block() THEN
         RAISE EXCEPTION 'moltres_ops.migrate() cannot run inside a transaction block'
             USING ERRCODE = 'active_sql_transaction',
@@ -1136,8 +1152,8 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Known tools: ' || pg_catalog.array_to_string(tools, ', ') || '.';
     END IF;
-    IF ready.expected_version IS NOT NULL AND pg_catalog.btrim(ready.expected_version) = '' THEN
-        RAISE EXCEPTION 'expected_version must not be empty'
+    IF ready.expected_version IS NOT NULL AND ready.expected_version !~ '[^[:space:]]' THEN
+        RAISE EXCEPTION 'expected_version must not be empty or only white space'
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Pass NULL to ask only whether nothing is failed, dirty, locked, running or abandoned.';
     END IF;

@@ -46,13 +46,13 @@ AS 'MODULE_PATHNAME', 'moltres_ops_fragment_problem';
 COMMENT ON FUNCTION _fragment_problem(text) IS
 '_fragment_problem: internal to the safe-migration procedures; why a SQL fragment would escape the parentheses it is pasted into, or NULL';
 
-CREATE FUNCTION _is_plain_update(sql text)
-RETURNS boolean
+CREATE FUNCTION _update_set_columns(sql text)
+RETURNS text[]
 LANGUAGE C STRICT
-AS 'MODULE_PATHNAME', 'moltres_ops_is_plain_update';
+AS 'MODULE_PATHNAME', 'moltres_ops_update_set_columns';
 
-COMMENT ON FUNCTION _is_plain_update(text) IS
-'_is_plain_update: internal to backfill(); whether sql parses as one UPDATE without WITH, FROM or RETURNING';
+COMMENT ON FUNCTION _update_set_columns(text) IS
+'_update_set_columns: internal to backfill(); the columns the SET list assigns when sql parses as one UPDATE without WITH, FROM or RETURNING, else NULL';
 
 -- Raise a clear error for a fragment that is NULL, empty or would escape.
 CREATE FUNCTION _check_fragment(fragment text, what text)
@@ -277,6 +277,7 @@ BEGIN
     PERFORM @extschema@._check_retry_args(with_lock_retry.lock_timeout,
                                           with_lock_retry.max_attempts,
                                           with_lock_retry.max_pause);
+    PERFORM @extschema@._require_primary('with_lock_retry');
     PERFORM @extschema@._require_top_level('with_lock_retry');
     CALL @extschema@._step(with_lock_retry.sql, with_lock_retry.lock_timeout,
                            with_lock_retry.max_attempts, with_lock_retry.max_pause,
@@ -402,6 +403,7 @@ BEGIN
     SELECT * INTO c FROM @extschema@._safe_column(safe_set_not_null.relation, safe_set_not_null.column_name);
     PERFORM @extschema@._check_retry_args(safe_set_not_null.lock_timeout, safe_set_not_null.max_attempts,
                                           safe_set_not_null.max_pause);
+    PERFORM @extschema@._require_primary('safe_set_not_null');
     PERFORM @extschema@._require_top_level('safe_set_not_null');
 
     q := pg_catalog.format('%I.%I', t.nspname, t.relname);
@@ -473,6 +475,7 @@ BEGIN
     PERFORM @extschema@._check_fragment(safe_add_check.expression, 'expression');
     PERFORM @extschema@._check_retry_args(safe_add_check.lock_timeout, safe_add_check.max_attempts,
                                           safe_add_check.max_pause);
+    PERFORM @extschema@._require_primary('safe_add_check');
     PERFORM @extschema@._require_top_level('safe_add_check');
 
     q := pg_catalog.format('%I.%I', t.nspname, t.relname);
@@ -508,6 +511,24 @@ $$;
 COMMENT ON PROCEDURE safe_add_check(regclass, name, text, interval, integer, interval) IS
 'safe_add_check: ADD CONSTRAINT name CHECK (expression) NOT VALID, then VALIDATE (which blocks no reads or writes); each step committed, with lock retries; the expression is SQL, executed as given';
 
+-- Whether constraint con is exactly the foreign key that
+-- safe_add_foreign_key would add: the same columns, referenced table and
+-- columns, ON DELETE action (ON UPDATE NO ACTION, MATCH SIMPLE, not
+-- deferrable).  Compared in the catalog, not by name.
+CREATE FUNCTION _fk_same(con oid, keys int2[], ref_relation regclass, ref_keys int2[], del_action "char")
+RETURNS boolean
+LANGUAGE sql STABLE
+AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint o
+                    WHERE o.oid = con AND o.contype = 'f'
+                      AND o.conkey = keys AND o.confrelid = ref_relation AND o.confkey = ref_keys
+                      AND o.confdeltype = del_action AND o.confupdtype = 'a'
+                      AND o.confmatchtype = 's' AND NOT o.condeferrable)
+$$;
+
+COMMENT ON FUNCTION _fk_same(oid, int2[], regclass, int2[], "char") IS
+'_fk_same: internal to safe_add_foreign_key(); whether a constraint is that foreign key (columns, referenced table and columns, actions)';
+
 CREATE PROCEDURE safe_add_foreign_key(relation regclass, columns name[],
                                       ref_relation regclass, ref_columns name[],
                                       constraint_name name DEFAULT NULL,
@@ -521,14 +542,19 @@ DECLARE
     t record;
     rt record;
     con record;
+    found_con boolean;
     q text;
     rq text;
     cname name;
     action text;
+    del_action "char";
     what text;
+    def text;
     col name;
     cols text;
     ref_cols text;
+    keys int2[] := '{}';
+    ref_keys int2[] := '{}';
 BEGIN
     SELECT * INTO t FROM @extschema@._safe_table(safe_add_foreign_key.relation, 'relation');
     SELECT * INTO rt FROM @extschema@._safe_table(safe_add_foreign_key.ref_relation, 'ref_relation');
@@ -545,10 +571,10 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     FOREACH col IN ARRAY safe_add_foreign_key.columns LOOP
-        PERFORM @extschema@._safe_column(safe_add_foreign_key.relation, col);
+        keys := keys || (SELECT c.attnum FROM @extschema@._safe_column(safe_add_foreign_key.relation, col) c);
     END LOOP;
     FOREACH col IN ARRAY safe_add_foreign_key.ref_columns LOOP
-        PERFORM @extschema@._safe_column(safe_add_foreign_key.ref_relation, col);
+        ref_keys := ref_keys || (SELECT c.attnum FROM @extschema@._safe_column(safe_add_foreign_key.ref_relation, col) c);
     END LOOP;
     IF safe_add_foreign_key.on_delete IS NOT NULL THEN
         action := pg_catalog.upper(pg_catalog.regexp_replace(pg_catalog.btrim(safe_add_foreign_key.on_delete), '\s+', ' ', 'g'));
@@ -558,45 +584,84 @@ BEGIN
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
     END IF;
+    -- pg_constraint.confdeltype's letters.
+    del_action := CASE coalesce(action, 'NO ACTION')
+                      WHEN 'NO ACTION' THEN 'a' WHEN 'RESTRICT' THEN 'r' WHEN 'CASCADE' THEN 'c'
+                      WHEN 'SET NULL' THEN 'n' WHEN 'SET DEFAULT' THEN 'd' END;
     IF safe_add_foreign_key.constraint_name = '' THEN
         RAISE EXCEPTION 'constraint_name must not be empty; pass NULL for the default name'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     PERFORM @extschema@._check_retry_args(safe_add_foreign_key.lock_timeout, safe_add_foreign_key.max_attempts,
                                           safe_add_foreign_key.max_pause);
+    PERFORM @extschema@._require_primary('safe_add_foreign_key');
     PERFORM @extschema@._require_top_level('safe_add_foreign_key');
 
     q := pg_catalog.format('%I.%I', t.nspname, t.relname);
     rq := pg_catalog.format('%I.%I', rt.nspname, rt.relname);
-    -- PostgreSQL's own default name, <table>_<columns>_fkey (cut to 63 bytes).
-    cname := coalesce(safe_add_foreign_key.constraint_name,
-                      (t.relname || '_' || pg_catalog.array_to_string(safe_add_foreign_key.columns, '_') || '_fkey')::name);
-    what := pg_catalog.format('safe_add_foreign_key(%s, %s)', q, pg_catalog.quote_ident(cname));
+    SELECT pg_catalog.string_agg(pg_catalog.quote_ident(x), ', ' ORDER BY o) INTO cols
+      FROM pg_catalog.unnest(safe_add_foreign_key.columns) WITH ORDINALITY u(x, o);
+    SELECT pg_catalog.string_agg(pg_catalog.quote_ident(x), ', ' ORDER BY o) INTO ref_cols
+      FROM pg_catalog.unnest(safe_add_foreign_key.ref_columns) WITH ORDINALITY u(x, o);
+    def := pg_catalog.format('FOREIGN KEY (%s) REFERENCES %s (%s)%s',
+                             cols, rq, ref_cols, coalesce(' ON DELETE ' || action, ''));
 
-    SELECT o.oid, o.contype, o.convalidated INTO con
-      FROM pg_catalog.pg_constraint o
-     WHERE o.conrelid = safe_add_foreign_key.relation AND o.conname = cname;
-    IF FOUND AND con.contype <> 'f' THEN
-        RAISE EXCEPTION '%: constraint % already exists on % and is not a foreign key',
-                what, pg_catalog.quote_ident(cname), q
-            USING ERRCODE = 'duplicate_object';
-    ELSIF FOUND AND con.convalidated THEN
+    IF safe_add_foreign_key.constraint_name IS NOT NULL THEN
+        -- A constraint of that name must be this foreign key, or nothing.
+        cname := safe_add_foreign_key.constraint_name;
+        SELECT o.oid, o.convalidated,
+               @extschema@._fk_same(o.oid, keys, safe_add_foreign_key.ref_relation, ref_keys, del_action) AS same
+          INTO con
+          FROM pg_catalog.pg_constraint o
+         WHERE o.conrelid = safe_add_foreign_key.relation AND o.conname = cname;
+        found_con := FOUND;
+        IF found_con AND NOT con.same THEN
+            RAISE EXCEPTION 'safe_add_foreign_key(%, %): constraint % already exists on % with another definition',
+                    q, pg_catalog.quote_ident(cname), pg_catalog.quote_ident(cname), q
+                USING ERRCODE = 'duplicate_object',
+                      DETAIL = pg_catalog.format('It is %s; asked for %s. Nothing was changed.',
+                                                 pg_catalog.pg_get_constraintdef(con.oid), def),
+                      HINT = 'Pass another constraint_name, or drop that constraint first.';
+        END IF;
+    ELSE
+        -- No name given: the same foreign key under any name is this one;
+        -- otherwise the server names the new one itself, as ALTER TABLE
+        -- ... ADD FOREIGN KEY without a name does (<table>_<columns>_fkey,
+        -- shortened and numbered its own way when long or taken).
+        SELECT o.oid, o.conname, o.convalidated INTO con
+          FROM pg_catalog.pg_constraint o
+         WHERE o.conrelid = safe_add_foreign_key.relation AND o.contype = 'f'
+           AND @extschema@._fk_same(o.oid, keys, safe_add_foreign_key.ref_relation, ref_keys, del_action)
+         ORDER BY o.convalidated DESC, o.conname
+         LIMIT 1;
+        found_con := FOUND;
+        cname := con.conname;
+    END IF;
+    what := pg_catalog.format('safe_add_foreign_key(%s, %s)', q, coalesce(pg_catalog.quote_ident(cname), def));
+
+    IF found_con AND con.convalidated THEN
         RAISE NOTICE '%: the foreign key already exists and is valid (%); nothing to do',
                 what, pg_catalog.pg_get_constraintdef(con.oid);
         RETURN;
-    ELSIF FOUND THEN
+    ELSIF found_con THEN
         RAISE NOTICE '%: the foreign key exists NOT VALID (%); validating it',
                 what, pg_catalog.pg_get_constraintdef(con.oid);
     ELSE
-        SELECT pg_catalog.string_agg(pg_catalog.quote_ident(x), ', ' ORDER BY o) INTO cols
-          FROM pg_catalog.unnest(safe_add_foreign_key.columns) WITH ORDINALITY u(x, o);
-        SELECT pg_catalog.string_agg(pg_catalog.quote_ident(x), ', ' ORDER BY o) INTO ref_cols
-          FROM pg_catalog.unnest(safe_add_foreign_key.ref_columns) WITH ORDINALITY u(x, o);
         CALL @extschema@._step(
-            pg_catalog.format('ALTER TABLE %s ADD CONSTRAINT %I FOREIGN KEY (%s) REFERENCES %s (%s)%s NOT VALID',
-                              q, cname, cols, rq, ref_cols, coalesce(' ON DELETE ' || action, '')),
+            pg_catalog.format('ALTER TABLE %s ADD %s%s NOT VALID',
+                              q, CASE WHEN cname IS NOT NULL THEN pg_catalog.format('CONSTRAINT %I ', cname) ELSE '' END, def),
             safe_add_foreign_key.lock_timeout, safe_add_foreign_key.max_attempts, safe_add_foreign_key.max_pause,
             what || ': ADD FOREIGN KEY NOT VALID');
+        IF cname IS NULL THEN
+            -- The name the server chose: the one unvalidated copy just added.
+            SELECT o.conname INTO cname
+              FROM pg_catalog.pg_constraint o
+             WHERE o.conrelid = safe_add_foreign_key.relation AND o.contype = 'f' AND NOT o.convalidated
+               AND @extschema@._fk_same(o.oid, keys, safe_add_foreign_key.ref_relation, ref_keys, del_action)
+             ORDER BY o.oid DESC
+             LIMIT 1;
+            what := pg_catalog.format('safe_add_foreign_key(%s, %s)', q, pg_catalog.quote_ident(cname));
+        END IF;
     END IF;
     CALL @extschema@._validate_or_drop(q, cname,
         safe_add_foreign_key.lock_timeout, safe_add_foreign_key.max_attempts, safe_add_foreign_key.max_pause,
@@ -720,7 +785,7 @@ DECLARE
     e_hint text;
     me integer := pg_catalog.pg_backend_pid();
     pause_s float8;
-    plain boolean;
+    assigned text[];
 BEGIN
     SELECT * INTO t FROM @extschema@._safe_table(backfill.relation, 'relation');
     PERFORM @extschema@._check_fragment(backfill.set_clause, 'set_clause');
@@ -742,7 +807,7 @@ BEGIN
     PERFORM @extschema@._check_retry_args(backfill.lock_timeout, backfill.max_attempts, backfill.max_pause);
 
     -- The batches walk a single-column primary key.
-    SELECT a.attname, a.atttypid INTO k
+    SELECT a.attname, a.atttypid, a.attnum, a.attgenerated INTO k
       FROM pg_catalog.pg_index i
       JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
      WHERE i.indrelid = backfill.relation AND i.indisprimary AND i.indnkeyatts = 1;
@@ -765,7 +830,7 @@ BEGIN
     upd := pg_catalog.format(E'UPDATE %2$s SET %5$s\nWHERE ($1::%3$s IS NULL OR %1$I > $1::%3$s) AND %1$I <= $2::%3$s AND (%4$s\n)',
                              k.attname, q, ktype, cond, backfill.set_clause);
     BEGIN
-        plain := @extschema@._is_plain_update(upd);
+        assigned := @extschema@._update_set_columns(upd);
     EXCEPTION WHEN syntax_error THEN
         GET STACKED DIAGNOSTICS e_msg = MESSAGE_TEXT;
         RAISE EXCEPTION 'set_clause % or where_clause % is not valid SQL: %',
@@ -774,12 +839,35 @@ BEGIN
             USING ERRCODE = 'syntax_error',
                   HINT = 'set_clause is a list of assignments (column = expression, ...), where_clause one boolean expression.';
     END;
-    IF NOT plain THEN
+    IF assigned IS NULL THEN
         RAISE EXCEPTION 'set_clause % must be a list of assignments (column = expression, ...)',
                 pg_catalog.quote_literal(backfill.set_clause)
             USING ERRCODE = 'syntax_error',
                   HINT = 'FROM, WHERE and RETURNING are not allowed in it; put the condition in where_clause, other tables in subqueries.';
     END IF;
+    -- The batches walk the primary key in order: a row whose key the SET
+    -- list changes (directly, or through a generated key column) moves
+    -- ahead of the walk and is met again, batch after batch, for ever.
+    IF k.attname::text = ANY (assigned)
+       OR EXISTS (SELECT 1
+                    FROM pg_catalog.pg_attrdef d
+                    JOIN pg_catalog.pg_depend dep
+                      ON dep.classid = 'pg_catalog.pg_attrdef'::regclass AND dep.objid = d.oid
+                    JOIN pg_catalog.pg_attribute a
+                      ON a.attrelid = dep.refobjid AND a.attnum = dep.refobjsubid
+                   WHERE d.adrelid = backfill.relation AND d.adnum = k.attnum
+                     AND k.attgenerated <> ''
+                     AND dep.refclassid = 'pg_catalog.pg_class'::regclass
+                     AND dep.refobjid = backfill.relation
+                     AND a.attname::text = ANY (assigned)) THEN
+        RAISE EXCEPTION 'set_clause % changes primary key column % of %, which the batches walk',
+                pg_catalog.quote_literal(backfill.set_clause), pg_catalog.quote_ident(k.attname), q
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A row whose key changes moves ahead of the batches and would be updated again and again; nothing was done.',
+                  HINT = 'Change a key with one UPDATE (or batch it yourself on another unique column); backfill() is for the other columns.';
+    END IF;
+
+    PERFORM @extschema@._require_primary('backfill');
 
     PERFORM @extschema@._require_top_level('backfill');
     -- Plan both statements once (EXPLAIN runs nothing): an unknown column,
@@ -1049,6 +1137,8 @@ BEGIN
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
     END IF;
+
+    PERFORM @extschema@._require_primary('safe_add_column');
 
     PERFORM @extschema@._require_top_level('safe_add_column');
 
