@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
- * lint_catalog.c
- *	  What the catalogs say about the objects a linted statement names: a
+ * catalog.c
+ *	  Layer 2 of the linter (above split.c and state.c, below the rules):
+ *	  what the catalogs say about the objects a linted statement names: a
  *	  relation's size, whether it was created earlier in the same input, the
  *	  volatility of a column default, whether a valid CHECK already proves a
  *	  column NOT NULL, and whether a column type change rewrites the table.
@@ -59,7 +60,7 @@
 #include "utils/typcache.h"
 
 #include "moltres_ops.h"
-#include "lint.h"
+#include "lint_catalog.h"
 
 /* A function created earlier in the input, with its declared volatility. */
 typedef struct MoInputFunction
@@ -68,48 +69,22 @@ typedef struct MoInputFunction
 	char		volatility;
 } MoInputFunction;
 
-/* The name as written, quoted for display in messages and hints. */
-char *
-mo_rv_display(RangeVar *rv)
-{
-	if (rv->schemaname)
-		return quote_qualified_identifier(rv->schemaname, rv->relname);
-	return pstrdup(quote_identifier(rv->relname));
-}
-
+/*
+ * Whether a rule whose cost grows with the table applies; when it does
+ * not, say why in the statement's notes.
+ */
 bool
-mo_is_new(MoLintState *st, char kind, const char *schema, const char *name)
+mo_size_gate(MoLintState *st, MoStmtResult *res, MoRelInfo *rel)
 {
-	ListCell   *lc;
+	MoSizeClass cls = mo_size_class(st, rel);
 
-	if (name == NULL)
-		return false;
-	foreach(lc, st->new_objects)
+	if (cls == MO_SIZE_LARGE || cls == MO_SIZE_UNKNOWN)
 	{
-		MoNewObject *o = lfirst(lc);
-
-		if (o->kind != kind || strcmp(o->name, name) != 0)
-			continue;
-		if (schema && o->schema && strcmp(schema, o->schema) != 0)
-			continue;
+		res->long_running = true;
 		return true;
 	}
+	mo_note(res, "%s.", mo_size_words(st, rel));
 	return false;
-}
-
-void
-mo_remember_new(MoLintState *st, char kind, const char *schema,
-				const char *name)
-{
-	MoNewObject *o;
-
-	if (name == NULL || mo_is_new(st, kind, schema, name))
-		return;
-	o = palloc(sizeof(MoNewObject));
-	o->kind = kind;
-	o->schema = schema ? pstrdup(schema) : NULL;
-	o->name = pstrdup(name);
-	st->new_objects = lappend(st->new_objects, o);
 }
 
 /*

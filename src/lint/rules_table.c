@@ -1,10 +1,10 @@
 /*-------------------------------------------------------------------------
  *
- * lint_alter.c
- *	  The DDL risk rules about tables and columns: ALTER TABLE (add, alter,
- *	  drop columns; constraints; partitions; storage) and CREATE TABLE,
- *	  with the catalog facts of lint_catalog.c.  lint_rules.c has the other
- *	  statement kinds.  docs/lint-rules.md documents every rule named here
+ * rules_table.c
+ *	  Layer 3 of the linter (rules, above catalog.c): the rules about tables
+ *	  and columns: ALTER TABLE (add, alter, drop columns; constraints;
+ *	  partitions; storage) and CREATE TABLE.  The other rules_*.c files have
+ *	  the other statement kinds.  docs/lint-rules.md documents every rule named here
  *	  (what, why, lock, safe alternative); keep the two in step.
  *
  *	  Risk rubric.  dangerous: holds a lock that blocks reads or writes for
@@ -19,7 +19,8 @@
  *	  on a table created earlier in the input, an empty one or a small one
  *	  the statement is judged safe and the message says why.
  *
- *	  Runs inside lint.c's per-statement subtransaction.
+ *	  Runs inside lint.c's per-statement subtransaction.  Entry point:
+ *	  mo_rules_table.
  *
  *-------------------------------------------------------------------------
  */
@@ -41,8 +42,7 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
-#include "moltres_ops.h"
-#include "lint.h"
+#include "lint_rules.h"
 
 #define QI(s) quote_identifier(s)
 
@@ -52,23 +52,6 @@
  * ---------------------------------------------------------------------
  */
 
-/*
- * Whether a rule whose cost grows with the table applies; when it does
- * not, say why in the statement's notes.
- */
-bool
-mo_size_gate(MoLintState *st, MoStmtResult *res, MoRelInfo *rel)
-{
-	MoSizeClass cls = mo_size_class(st, rel);
-
-	if (cls == MO_SIZE_LARGE || cls == MO_SIZE_UNKNOWN)
-	{
-		res->long_running = true;
-		return true;
-	}
-	mo_note(res, "%s.", mo_size_words(st, rel));
-	return false;
-}
 
 /* Whether the table may hold rows (for rules that fail on any row). */
 static bool
@@ -128,21 +111,6 @@ static char *
 type_text(MoStmtResult *res, TypeName *t)
 {
 	return mo_source_span(res, t->location, true);
-}
-
-Constraint *
-mo_find_constraint(List *constraints, ConstrType type)
-{
-	ListCell   *lc;
-
-	foreach(lc, constraints)
-	{
-		Constraint *c = lfirst(lc);
-
-		if (IsA(c, Constraint) && c->contype == type)
-			return c;
-	}
-	return NULL;
 }
 
 /* A raw expression that is the NULL constant (DEFAULT NULL). */
@@ -221,35 +189,6 @@ input_proves_notnull(MoLintState *st, const char *relname, const char *col)
 			return true;
 	}
 	return false;
-}
-
-char *
-mo_constraint_name(const char *relname, const char *col, const char *suffix)
-{
-	char	   *name = psprintf("%s_%s_%s", relname, col, suffix);
-
-	if (strlen(name) >= NAMEDATALEN)
-		name[NAMEDATALEN - 1] = '\0';
-	return name;
-}
-
-/* A list of String column names, quoted and comma separated, or "...". */
-char *
-mo_name_list(List *names)
-{
-	StringInfoData buf;
-	ListCell   *lc;
-
-	if (names == NIL)
-		return pstrdup("...");
-	initStringInfo(&buf);
-	foreach(lc, names)
-	{
-		if (buf.len > 0)
-			appendStringInfoString(&buf, ", ");
-		appendStringInfoString(&buf, quote_identifier(strVal(lfirst(lc))));
-	}
-	return buf.data;
 }
 
 /*
@@ -757,8 +696,8 @@ lint_alter_type(MoLintState *st, MoStmtResult *res, MoRelInfo *rel,
 	}
 }
 
-void
-mo_lint_alter_table(MoLintState *st, MoStmtResult *res, AlterTableStmt *stmt)
+static void
+lint_alter_table(MoLintState *st, MoStmtResult *res, AlterTableStmt *stmt)
 {
 	MoRelInfo  *rel = mo_relinfo(st, stmt->relation);
 	const char *q = rel->display;
@@ -940,8 +879,8 @@ mo_lint_alter_table(MoLintState *st, MoStmtResult *res, AlterTableStmt *stmt)
  * ---------------------------------------------------------------------
  */
 
-void
-mo_lint_create_table(MoLintState *st, MoStmtResult *res, CreateStmt *stmt)
+static void
+lint_create_table(MoLintState *st, MoStmtResult *res, CreateStmt *stmt)
 {
 	ListCell   *lc;
 	List	   *seen = NIL;
@@ -991,3 +930,25 @@ mo_lint_create_table(MoLintState *st, MoStmtResult *res, CreateStmt *stmt)
 		mo_note(res, "New table: no existing relation is locked.");
 }
 
+/* mo_rules_table - ALTER TABLE and CREATE TABLE. */
+void
+mo_rules_table(MoLintState *st, MoStmtResult *res, Node *stmt)
+{
+	switch (nodeTag(stmt))
+	{
+		case T_AlterTableStmt:
+			lint_alter_table(st, res, (AlterTableStmt *) stmt);
+			break;
+		case T_CreateStmt:
+			{
+				CreateStmt *cs = (CreateStmt *) stmt;
+
+				lint_create_table(st, res, cs);
+				mo_remember_new(st, 'r', cs->relation->schemaname,
+								cs->relation->relname);
+			}
+			break;
+		default:
+			break;
+	}
+}

@@ -1,0 +1,211 @@
+/*-------------------------------------------------------------------------
+ *
+ * rules_session.c
+ *	  Layer 3 of the linter (rules, above catalog.c): the rules about the
+ *	  input's transactions (BEGIN/COMMIT shape, statements that cannot run
+ *	  in a block, locks held across statements), the timeouts in effect
+ *	  (SET lock_timeout / statement_timeout) and settings that reach beyond
+ *	  the statement (ALTER SYSTEM, ALTER ROLE/DATABASE ... SET).
+ *	  docs/lint-rules.md documents every rule named here; keep the two in
+ *	  step.
+ *
+ *	  mo_rules_before and mo_rules_after run around the statement's own
+ *	  analysis, outside lint.c's per-statement subtransaction (they read no
+ *	  catalog); mo_rules_session runs inside it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "nodes/parsenodes.h"
+#include "storage/lock.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+
+#include "lint_rules.h"
+
+#define QI(s) quote_identifier(s)
+
+/*
+ * mo_rules_before - the rules about the shape of the input's
+ * transactions, and the session settings it changes; run before the
+ * statement's own analysis, outside the subtransaction.
+ */
+void
+mo_rules_before(MoLintState *st, MoStmtResult *res, Node *stmt)
+{
+	const char *toplevel = mo_lint_toplevel_reason(stmt);
+
+	if (st->in_block && toplevel)
+		mo_add_finding(res, MO_RISK_REVIEW, "in_transaction_block",
+					   psprintf("%s cannot run inside a transaction block, and this one follows the BEGIN of statement %d: the migration fails here.",
+								toplevel, st->block_stmtno),
+					   psprintf("COMMIT; before it, run the %s on its own (most migration tools need a \"no transaction\" marker for it), then BEGIN; again if needed.",
+								toplevel));
+
+	if (st->in_block && st->block_locks != NIL && !IsA(stmt, TransactionStmt))
+	{
+		MoBlockLock *bl = linitial(st->block_locks);
+
+		mo_add_finding(res, MO_RISK_REVIEW, "lock_held_across_statements",
+					   psprintf("Statement %d took an AccessExclusiveLock on %s in this transaction; it is held while this statement runs, so every query on %s waits until COMMIT.",
+								bl->stmtno, quote_identifier(bl->relname),
+								quote_identifier(bl->relname)),
+					   psprintf("COMMIT; right after statement %d, and run this one in its own transaction.",
+								bl->stmtno));
+	}
+
+	if (IsA(stmt, TransactionStmt))
+	{
+		TransactionStmt *ts = (TransactionStmt *) stmt;
+
+		switch (ts->kind)
+		{
+			case TRANS_STMT_BEGIN:
+			case TRANS_STMT_START:
+				if (st->in_block)
+					mo_add_finding(res, MO_RISK_REVIEW, "transaction_nesting",
+								   psprintf("BEGIN inside the transaction opened by statement %d: PostgreSQL has no nested transactions, it only warns, and the inner COMMIT commits everything.",
+											st->block_stmtno),
+								   pstrdup("Remove the inner BEGIN (use SAVEPOINT name; ... RELEASE SAVEPOINT name; for a nested unit)."));
+				else
+				{
+					st->in_block = true;
+					st->block_stmtno = res->stmtno;
+					st->block_locks = NIL;
+				}
+				break;
+			case TRANS_STMT_COMMIT:
+			case TRANS_STMT_ROLLBACK:
+			case TRANS_STMT_PREPARE:
+				if (!st->in_block)
+					mo_add_finding(res, MO_RISK_REVIEW, "transaction_nesting",
+								   psprintf("%s without a BEGIN in this input: it does nothing here (only a warning), or ends a transaction that the migration tool opened.",
+											ts->kind == TRANS_STMT_ROLLBACK ? "ROLLBACK" : "COMMIT"),
+								   pstrdup("Remove it, or add the matching BEGIN; at the start of the migration."));
+				else
+				{
+					ListCell   *lc;
+
+					st->in_block = false;
+					st->block_locks = NIL;
+					if (st->lock_timeout_local)
+						st->lock_timeout_set = st->session_lock_timeout;
+					if (st->statement_timeout_local)
+						st->statement_timeout_set = st->session_statement_timeout;
+					st->lock_timeout_local = false;
+					st->statement_timeout_local = false;
+					foreach(lc, st->constraints)
+						((MoInputConstraint *) lfirst(lc))->in_block = false;
+				}
+				break;
+			default:
+				break;
+		}
+	}
+	else if (IsA(stmt, VariableSetStmt))
+	{
+		VariableSetStmt *vs = (VariableSetStmt *) stmt;
+		bool		is_lock;
+
+		if (vs->name == NULL)
+			return;
+		is_lock = strcmp(vs->name, "lock_timeout") == 0;
+		if (is_lock || strcmp(vs->name, "statement_timeout") == 0)
+		{
+			bool		on = false;
+
+			if (vs->kind == VAR_SET_VALUE && vs->args != NIL &&
+				IsA(linitial(vs->args), A_Const))
+			{
+				A_Const    *ac = linitial(vs->args);
+				int			ms = 0;
+
+				if (IsA(&ac->val, Integer))
+					on = intVal(&ac->val) != 0;
+				else if (IsA(&ac->val, String))
+					on = parse_int(strVal(&ac->val), &ms, GUC_UNIT_MS, NULL) &&
+						ms != 0;
+				else
+					on = true;
+			}
+			if (vs->is_local && !st->in_block)
+				return;			/* SET LOCAL outside a block does nothing */
+			if (is_lock)
+			{
+				st->lock_timeout_set = on;
+				if (vs->is_local)
+					st->lock_timeout_local = true;
+				else
+					st->session_lock_timeout = on;
+			}
+			else
+			{
+				st->statement_timeout_set = on;
+				if (vs->is_local)
+					st->statement_timeout_local = true;
+				else
+					st->session_statement_timeout = on;
+			}
+		}
+	}
+}
+
+/*
+ * mo_rules_after - rules that need the statement's lock and the
+ * settings in effect: lock_timeout and statement_timeout, and the locks a
+ * BEGIN block accumulates.
+ */
+void
+mo_rules_after(MoLintState *st, MoStmtResult *res, Node *stmt)
+{
+	if (res->lock >= ShareLock && res->lock_on_existing &&
+		!st->lock_timeout_set)
+		mo_add_finding(res, MO_RISK_REVIEW, "lock_timeout_missing",
+					   psprintf("No lock_timeout is set: if a long transaction holds a lock on %s, this statement waits for its %s, and every query on the table queues behind it, for as long as it waits.",
+								res->lock_relname ? quote_identifier(res->lock_relname) : "the table",
+								mo_lint_lock_name(res->lock)),
+					   pstrdup("SET lock_timeout = '2s'; before the statement (SET LOCAL inside a transaction), and retry the migration when it times out."));
+
+	if ((res->rewrites || res->scans) && res->long_running &&
+		res->lock >= ShareLock && res->lock_on_existing &&
+		!st->statement_timeout_set)
+		mo_add_finding(res, MO_RISK_REVIEW, "statement_timeout_missing",
+					   pstrdup("No statement_timeout is set: the scan or rewrite under this lock runs for as long as the table needs, with nothing to stop it."),
+					   pstrdup("SET statement_timeout = '5min'; (or a bound that fits your maintenance window) before the statement."));
+
+	if (st->in_block && res->lock == AccessExclusiveLock &&
+		res->lock_on_existing && res->lock_relname &&
+		!IsA(stmt, TransactionStmt))
+	{
+		MoBlockLock *bl = palloc(sizeof(MoBlockLock));
+
+		bl->relname = pstrdup(res->lock_relname);
+		bl->stmtno = res->stmtno;
+		bl->altered = IsA(stmt, AlterTableStmt);
+		st->block_locks = lappend(st->block_locks, bl);
+	}
+}
+
+/* mo_rules_session - settings that reach beyond the statement. */
+void
+mo_rules_session(MoLintState *st, MoStmtResult *res, Node *stmt)
+{
+	switch (nodeTag(stmt))
+	{
+		case T_AlterSystemStmt:
+			mo_add_finding(res, MO_RISK_DANGEROUS, "alter_system",
+						   pstrdup("ALTER SYSTEM changes the configuration of the whole cluster (postgresql.auto.conf), for every database and application, at the next reload or restart."),
+						   pstrdup("Make configuration changes through the server's configuration management, reviewed separately from schema migrations; for one database or role use ALTER DATABASE ... SET / ALTER ROLE ... SET."));
+			break;
+		case T_AlterDatabaseSetStmt:
+		case T_AlterRoleSetStmt:
+			mo_add_finding(res, MO_RISK_REVIEW, "alter_role_set",
+						   psprintf("%s ... SET applies only to sessions that start afterwards: pooled connections keep the old value until they reconnect, so sessions disagree for a while.",
+									IsA(stmt, AlterDatabaseSetStmt) ? "ALTER DATABASE" : "ALTER ROLE"),
+						   pstrdup("Set the value explicitly where it matters (SET LOCAL in the transaction, or in the connection string), and recycle the pool's connections after the change."));
+			break;
+		default:
+			break;
+	}
+}
