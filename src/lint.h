@@ -28,9 +28,16 @@
 #include "nodes/parsenodes.h"
 #include "storage/lockdefs.h"
 
+/*
+ * The level of a finding, in increasing order.  Advice (session hygiene,
+ * idempotence, style) is not risk: a statement's risk is its worst finding
+ * above advice, or safe (mo_lint_stmt_risk), and the guard never acts on
+ * advice.
+ */
 typedef enum MoRisk
 {
-	MO_RISK_SAFE = 0,
+	MO_RISK_ADVICE = 0,
+	MO_RISK_SAFE,
 	MO_RISK_REVIEW,
 	MO_RISK_DANGEROUS
 } MoRisk;
@@ -85,6 +92,7 @@ extern List *mo_lint_split(const char *sql);
 #define MO_GUARD_RETHROW_TOO_COMPLEX	0x02
 extern ErrorData *mo_lint_guarded(void (*fn) (void *arg), void *arg, int rethrow);
 extern const char *mo_lint_risk_name(MoRisk risk);
+extern MoRisk mo_lint_stmt_risk(MoStmtResult *res);
 extern const char *mo_lint_lock_name(LOCKMODE mode);
 extern const char *mo_lint_toplevel_reason(Node *stmt);
 

@@ -243,8 +243,8 @@ mo_lint_run(const char *sql)
 /*
  * moltres_ops_lint - SQL: lint(sql text) RETURNS TABLE(stmt, statement,
  * command, risk, rule, lock_mode, rewrites, scans, message, hint).
- * One row per finding; one 'safe' row with a NULL rule for a statement
- * with no finding.  STRICT: a NULL input gives no rows.
+ * One row per finding; one 'safe' row with a NULL rule, first, for a
+ * statement with no finding above advice.  STRICT: a NULL input gives no rows.
  */
 Datum
 moltres_ops_lint(PG_FUNCTION_ARGS)
@@ -293,7 +293,12 @@ moltres_ops_lint(PG_FUNCTION_ARGS)
 			nulls[7] = true;
 		}
 
-		if (res->findings == NIL)
+		/*
+		 * A statement whose findings are all advice (or that has none) is
+		 * safe, and says so in a row of its own, first: the worst row of a
+		 * statement is its risk when advice ranks below safe.
+		 */
+		if (mo_lint_stmt_risk(res) == MO_RISK_SAFE)
 		{
 			values[3] = CStringGetTextDatum("safe");
 			nulls[4] = true;
@@ -304,7 +309,6 @@ moltres_ops_lint(PG_FUNCTION_ARGS)
 			nulls[9] = true;
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
 								 values, nulls);
-			continue;
 		}
 		foreach(lc2, res->findings)
 		{
@@ -312,6 +316,7 @@ moltres_ops_lint(PG_FUNCTION_ARGS)
 
 			values[3] = CStringGetTextDatum(mo_lint_risk_name(f->risk));
 			values[4] = CStringGetTextDatum(f->rule);
+			nulls[4] = false;
 			values[8] = CStringGetTextDatum(f->message);
 			nulls[9] = (f->hint == NULL);
 			if (f->hint)

@@ -73,7 +73,7 @@ lint_create_index(MoLintState *st, MoStmtResult *res, IndexStmt *stmt)
 	res->scans = true;
 
 	if (!stmt->unique && !stmt->primary && ncols > 3)
-		mo_add_finding(res, MO_RISK_REVIEW, "index_many_columns",
+		mo_add_finding(res, MO_RISK_ADVICE, "index_many_columns",
 					   psprintf("A non-unique index on %d columns is large and rarely used beyond its first columns.",
 								ncols),
 					   pstrdup("Index the two or three most selective leading columns only, or use INCLUDE (...) for columns needed by index-only scans."));
@@ -88,7 +88,7 @@ lint_create_index(MoLintState *st, MoStmtResult *res, IndexStmt *stmt)
 						   psprintf("CREATE INDEX %s ON ONLY %s (%s); then for each partition: CREATE INDEX CONCURRENTLY IF NOT EXISTS <part_idx> ON <partition> (%s); ALTER INDEX %s ATTACH PARTITION <part_idx>;",
 									iname, q, cols, cols, iname));
 		if (!stmt->if_not_exists)
-			mo_add_finding(res, MO_RISK_REVIEW, "not_idempotent",
+			mo_add_finding(res, MO_RISK_ADVICE, "not_idempotent",
 						   pstrdup("A CREATE INDEX CONCURRENTLY that fails or is cancelled leaves an INVALID index behind, and running the migration again then fails with \"already exists\"."),
 						   psprintf("CREATE %sINDEX CONCURRENTLY IF NOT EXISTS %s ON %s (%s); and before a retry drop an invalid leftover: DROP INDEX CONCURRENTLY IF EXISTS %s;",
 									stmt->unique ? "UNIQUE " : "", iname, q, cols, iname));
@@ -171,7 +171,7 @@ lint_drop(MoLintState *st, MoStmtResult *res, DropStmt *stmt)
 				if (stmt->concurrent)
 				{
 					if (!stmt->missing_ok)
-						mo_add_finding(res, MO_RISK_REVIEW, "not_idempotent",
+						mo_add_finding(res, MO_RISK_ADVICE, "not_idempotent",
 									   pstrdup("A DROP INDEX CONCURRENTLY that is interrupted can leave the index INVALID but present; without IF EXISTS a retry of a half-done migration fails."),
 									   psprintf("DROP INDEX CONCURRENTLY IF EXISTS %s;",
 												mo_rv_display(rv)));
@@ -661,7 +661,7 @@ mo_rules_objects(MoLintState *st, MoStmtResult *res, Node *stmt)
 				mo_remember_new(st, 't', list_length(ce->typeName) > 1 ?
 								strVal(linitial(ce->typeName)) : NULL,
 								strVal(llast(ce->typeName)));
-				mo_add_finding(res, MO_RISK_REVIEW, "create_enum",
+				mo_add_finding(res, MO_RISK_ADVICE, "create_enum",
 							   psprintf("Enum %s: adding a value later cannot be used in the same transaction, values can never be removed, and renaming one breaks readers.",
 										NameListToQuotedString(ce->typeName)),
 							   pstrdup("A lookup table with a foreign key (CREATE TABLE <name>_values (value text PRIMARY KEY); ... REFERENCES <name>_values) or a text column with a CHECK (... IN (...)) constraint, which NOT VALID + VALIDATE can change online."));
@@ -678,7 +678,7 @@ mo_rules_objects(MoLintState *st, MoStmtResult *res, Node *stmt)
 								strVal(linitial(cd->domainname)) : NULL,
 								strVal(llast(cd->domainname)));
 				if (mo_find_constraint(cd->constraints, CONSTR_CHECK))
-					mo_add_finding(res, MO_RISK_REVIEW, "create_domain_check",
+					mo_add_finding(res, MO_RISK_ADVICE, "create_domain_check",
 								   psprintf("Domain %s has a CHECK constraint: changing it later re-checks every column of every table that uses the domain under a ShareLock.",
 											NameListToQuotedString(cd->domainname)),
 								   pstrdup("Put the CHECK constraint on the columns instead (ALTER TABLE ... ADD CONSTRAINT ... CHECK (...) NOT VALID; then VALIDATE), which can be changed table by table."));

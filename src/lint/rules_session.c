@@ -161,7 +161,7 @@ mo_rules_after(MoLintState *st, MoStmtResult *res, Node *stmt)
 {
 	if (res->lock >= ShareLock && res->lock_on_existing &&
 		!st->lock_timeout_set)
-		mo_add_finding(res, MO_RISK_REVIEW, "lock_timeout_missing",
+		mo_add_finding(res, MO_RISK_ADVICE, "lock_timeout_missing",
 					   psprintf("No lock_timeout is set: if a long transaction holds a lock on %s, this statement waits for its %s, and every query on the table queues behind it, for as long as it waits.",
 								res->lock_relname ? quote_identifier(res->lock_relname) : "the table",
 								mo_lint_lock_name(res->lock)),
@@ -170,7 +170,7 @@ mo_rules_after(MoLintState *st, MoStmtResult *res, Node *stmt)
 	if ((res->rewrites || res->scans) && res->long_running &&
 		res->lock >= ShareLock && res->lock_on_existing &&
 		!st->statement_timeout_set)
-		mo_add_finding(res, MO_RISK_REVIEW, "statement_timeout_missing",
+		mo_add_finding(res, MO_RISK_ADVICE, "statement_timeout_missing",
 					   pstrdup("No statement_timeout is set: the scan or rewrite under this lock runs for as long as the table needs, with nothing to stop it."),
 					   pstrdup("SET statement_timeout = '5min'; (or a bound that fits your maintenance window) before the statement."));
 

@@ -36,6 +36,8 @@ mo_lint_risk_name(MoRisk risk)
 {
 	switch (risk)
 	{
+		case MO_RISK_ADVICE:
+			return "advice";
 		case MO_RISK_SAFE:
 			return "safe";
 		case MO_RISK_REVIEW:
@@ -44,6 +46,26 @@ mo_lint_risk_name(MoRisk risk)
 			return "dangerous";
 	}
 	return "review";
+}
+
+/*
+ * mo_lint_stmt_risk - a statement's risk: its worst finding above advice,
+ * or safe when it has none.
+ */
+MoRisk
+mo_lint_stmt_risk(MoStmtResult *res)
+{
+	MoRisk		worst = MO_RISK_SAFE;
+	ListCell   *lc;
+
+	foreach(lc, res->findings)
+	{
+		MoFinding  *f = lfirst(lc);
+
+		if (f->risk > worst)
+			worst = f->risk;
+	}
+	return worst;
 }
 
 /* Lock mode names as pg_locks.mode spells them. */
