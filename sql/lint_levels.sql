@@ -28,5 +28,119 @@ SELECT stmt, risk, rule FROM moltres_ops.lint('ALTER TABLE big ALTER COLUMN id D
 SET lock_timeout = '1s';
 SET statement_timeout = '5min';
 
+-- Catalog facts -----------------------------------------------------------
+-- ALTER COLUMN TYPE re-checks the valid CHECK constraints of the column,
+-- not the NOT VALID ones: the server accepts this change although every
+-- row violates the NOT VALID constraint.
+CREATE TABLE chk (id int, v varchar(10)) WITH (autovacuum_enabled = off);
+INSERT INTO chk SELECT i, 'toolong' FROM generate_series(1, 120000) i;
+ANALYZE chk;
+ALTER TABLE chk ADD CONSTRAINT chk_v_short CHECK (length(v) < 3) NOT VALID;
+SELECT stmt, risk, rule, scans FROM moltres_ops.lint('ALTER TABLE chk ALTER COLUMN v TYPE varchar(20)');
+BEGIN;
+ALTER TABLE chk ALTER COLUMN v TYPE varchar(20);
+ROLLBACK;
+ALTER TABLE chk ADD CONSTRAINT chk_v_bounded CHECK (length(v) < 100);
+SELECT stmt, risk, rule, scans FROM moltres_ops.lint('ALTER TABLE chk ALTER COLUMN v TYPE varchar(20)');
+
+-- ADD COLUMN ... REFERENCES: an explicit DEFAULT NULL is a default, and the
+-- server validates the key with a scan; without a default clause it does
+-- not.  lint's scans column against the server's own count of scans of big
+-- in this transaction.
+SELECT stmt, risk, rule, scans FROM moltres_ops.lint('ALTER TABLE big ADD COLUMN r int DEFAULT NULL REFERENCES ref');
+SELECT stmt, risk, rule, scans FROM moltres_ops.lint('ALTER TABLE big ADD COLUMN r int REFERENCES ref');
+BEGIN;
+SELECT seq_scan AS s0 FROM pg_stat_xact_user_tables WHERE relid = 'll.big'::regclass \gset
+ALTER TABLE big ADD COLUMN r1 int REFERENCES ref;
+SELECT seq_scan - :s0 AS big_scans_without_default
+  FROM pg_stat_xact_user_tables WHERE relid = 'll.big'::regclass;
+SELECT seq_scan AS s1 FROM pg_stat_xact_user_tables WHERE relid = 'll.big'::regclass \gset
+ALTER TABLE big ADD COLUMN r2 int DEFAULT NULL REFERENCES ref;
+SELECT seq_scan - :s1 AS big_scans_with_default_null
+  FROM pg_stat_xact_user_tables WHERE relid = 'll.big'::regclass;
+ROLLBACK;
+
+-- Statements the server would reject are error rows, not safe ...
+SELECT stmt, risk, rule, message FROM moltres_ops.lint('UPDATE big SET c = 1, c = 2 WHERE id = 1');
+SELECT stmt, risk, rule, message FROM moltres_ops.lint('UPDATE big SET nope = 1 WHERE id = 1');
+SELECT stmt, risk, rule, message FROM moltres_ops.lint('ALTER TABLE big ADD COLUMN x no_such_type');
+SELECT stmt, risk, rule, message FROM moltres_ops.lint('CREATE TABLE t1 (a no_such_type)');
+SELECT stmt, risk, rule, message FROM moltres_ops.lint('ALTER TABLE big ALTER COLUMN nope SET NOT NULL');
+SELECT stmt, risk, rule, message FROM moltres_ops.lint('ALTER TABLE big DROP COLUMN nope');
+SELECT stmt, risk, rule, message FROM moltres_ops.lint('ALTER TABLE big ADD COLUMN z int DEFAULT 1/0');
+SELECT stmt, risk, rule, message FROM moltres_ops.lint('ALTER TABLE big ADD COLUMN z int DEFAULT ''abc''');
+SELECT stmt, risk, rule, message FROM moltres_ops.lint($$SET lock_timeout = 'banana'$$);
+SELECT stmt, risk, rule, message FROM moltres_ops.lint($$SET work_mem = '-1'$$);
+-- ... and what the input itself makes valid is not.
+SELECT stmt, risk, rule FROM moltres_ops.lint('UPDATE big SET c = 1, d = 2 WHERE id = 1');
+SELECT stmt, risk, rule FROM moltres_ops.lint('UPDATE big SET c = 1 WHERE id = 1');
+SELECT stmt, risk, rule FROM moltres_ops.lint($$ALTER TABLE big ADD COLUMN n int;
+                                              UPDATE big SET n = 1 WHERE id < 10;
+                                              ALTER TABLE big RENAME COLUMN n TO m;
+                                              ALTER TABLE big ALTER COLUMN m SET DEFAULT 0$$);
+SELECT stmt, risk, rule FROM moltres_ops.lint($$CREATE TYPE pair AS (a int, b int);
+                                              ALTER TABLE big ADD COLUMN p pair;
+                                              CREATE TABLE t1 (a pair, b big, c serial)$$);
+SELECT stmt, risk, rule FROM moltres_ops.lint('ALTER TABLE big DROP COLUMN IF EXISTS nope');
+SELECT stmt, risk, rule FROM moltres_ops.lint('ALTER TABLE big ADD COLUMN z int DEFAULT 1/1');
+SELECT stmt, risk, rule FROM moltres_ops.lint($$SET lock_timeout = '2s'$$);
+SELECT stmt, risk, rule FROM moltres_ops.lint($$SET transaction_isolation = 'serializable'$$);
+-- nothing was set by the checks
+SHOW lock_timeout;
+
+-- UPDATE or DELETE without WHERE in a WITH clause is unbatched DML too.
+SELECT stmt, risk, rule FROM moltres_ops.lint('WITH d AS (DELETE FROM big RETURNING id) SELECT count(*) FROM d');
+SELECT stmt, risk, rule FROM moltres_ops.lint('WITH u AS (UPDATE big SET c = 0 RETURNING id) INSERT INTO ref SELECT id FROM u');
+SELECT stmt, risk, rule FROM moltres_ops.lint('WITH d AS (DELETE FROM big WHERE id < 10 RETURNING id) SELECT count(*) FROM d');
+
+-- psql meta-commands are skipped with a note; the statements after them
+-- are linted.
+SELECT stmt, statement, risk, rule FROM moltres_ops.lint($$\set ON_ERROR_STOP on
+ALTER TABLE big ALTER COLUMN c TYPE bigint;
+\echo done
+CREATE INDEX CONCURRENTLY IF NOT EXISTS big_d ON big (d);
+SELECT 1 \gset
+SELECT 2$$);
+
+-- New rules ---------------------------------------------------------------
+-- Turning a timeout off removes a protection.
+SELECT stmt, risk, rule FROM moltres_ops.lint('SET statement_timeout = 0');
+SELECT stmt, risk, rule FROM moltres_ops.lint('BEGIN; SET LOCAL lock_timeout = ''0''; COMMIT');
+SELECT stmt, risk, rule FROM moltres_ops.lint('SET statement_timeout = ''10min''');
+SELECT stmt, risk, rule FROM moltres_ops.lint('ALTER ROLE CURRENT_USER SET lock_timeout = 0');
+SELECT stmt, risk, rule FROM moltres_ops.lint('ALTER DATABASE contrib_regression SET statement_timeout = ''1min''');
+-- CREATE EXTENSION needs privileges and matching versions; a type it
+-- brings is not an error later in the input.
+SELECT stmt, risk, rule FROM moltres_ops.lint('CREATE EXTENSION IF NOT EXISTS hstore; ALTER TABLE big ADD COLUMN h hstore');
+-- ALTER SYSTEM of moltres_ops's own settings is review, any other dangerous.
+SELECT stmt, risk, rule FROM moltres_ops.lint($$ALTER SYSTEM SET moltres_ops.ddl_lock_timeout = '2s';
+                                              ALTER SYSTEM RESET moltres_ops.log_format;
+                                              ALTER SYSTEM SET work_mem = '8MB';
+                                              ALTER SYSTEM RESET ALL$$);
+
+-- The guard's false positives, in lint() ------------------------------------
+SELECT stmt, risk, rule FROM moltres_ops.lint('DROP TABLE IF EXISTS no_such_table; DROP INDEX IF EXISTS no_such_index');
+SELECT stmt, risk, rule FROM moltres_ops.lint('DROP TABLE no_such_table');
+-- a table created earlier in this transaction is new, as one created
+-- earlier in the input
+BEGIN;
+CREATE TABLE tx (id int);
+INSERT INTO tx SELECT generate_series(1, 200000);
+SELECT stmt, risk, rule FROM moltres_ops.lint('CREATE INDEX tx_id ON tx (id); ALTER TABLE tx ALTER COLUMN id TYPE bigint; DROP TABLE tx');
+ROLLBACK;
+-- foreign tables hold no rows here: no rewrite, no scan, no data lost
+CREATE FOREIGN DATA WRAPPER ll_fdw;
+CREATE SERVER ll_srv FOREIGN DATA WRAPPER ll_fdw;
+CREATE FOREIGN TABLE ft (id int, v text) SERVER ll_srv;
+SELECT stmt, risk, rule, rewrites, scans FROM moltres_ops.lint($$
+  ALTER FOREIGN TABLE ft ALTER COLUMN id TYPE bigint;
+  ALTER FOREIGN TABLE ft ADD COLUMN r float8 DEFAULT random();
+  ALTER FOREIGN TABLE ft ALTER COLUMN v SET NOT NULL;
+  ALTER FOREIGN TABLE ft ADD COLUMN n int NOT NULL;
+  DROP FOREIGN TABLE ft;
+  UPDATE ft SET v = 'x'$$);
+
 DROP SCHEMA ll CASCADE;
+DROP SERVER ll_srv;
+DROP FOREIGN DATA WRAPPER ll_fdw;
 RESET client_min_messages;

@@ -81,6 +81,7 @@ typedef struct MoSplitStmt
 	int			loc_base;		/* input offset of parse locations' zero */
 	char	   *error;			/* the syntax error, when raw is NULL */
 	int			errpos;			/* 1-based character position, or 0 */
+	List	   *metas;			/* psql meta-commands before it, skipped */
 } MoSplitStmt;
 
 /* split.c */

@@ -83,9 +83,11 @@ lint_statement(MoLintState *st, MoStmtResult *res, Node *stmt)
 		case T_CopyStmt:
 			mo_rules_dml(st, res, stmt);
 			break;
+		case T_VariableSetStmt:
 		case T_AlterSystemStmt:
 		case T_AlterDatabaseSetStmt:
 		case T_AlterRoleSetStmt:
+		case T_CreateExtensionStmt:
 			mo_rules_session(st, res, stmt);
 			break;
 		default:
@@ -188,6 +190,12 @@ mo_lint_run(const char *sql)
 		res->lock = NoLock;
 		initStringInfo(&res->notes);
 		results = lappend(results, res);
+
+		foreach(lc2, ss->metas)
+			mo_add_finding(res, MO_RISK_ADVICE, "psql_meta_command",
+						   psprintf("%s is a psql meta-command, not SQL: lint skipped it, and only psql runs it (a migration tool sends it to the server, which refuses it).",
+									(char *) lfirst(lc2)),
+						   pstrdup("Keep psql meta-commands out of migration files, or run the file with psql -f."));
 
 		if (ss->raw == NULL)
 		{

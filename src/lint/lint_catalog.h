@@ -19,7 +19,8 @@ typedef enum MoSizeClass
 	MO_SIZE_EMPTY,				/* no rows */
 	MO_SIZE_SMALL,				/* below moltres_ops.lint_large_table_rows */
 	MO_SIZE_LARGE,				/* at or above it */
-	MO_SIZE_UNKNOWN				/* not in the catalog, or unreadable */
+	MO_SIZE_UNKNOWN,			/* not in the catalog, or unreadable */
+	MO_SIZE_FOREIGN				/* a foreign table: no rows stored here */
 } MoSizeClass;
 
 /* catalog.c */
@@ -28,6 +29,9 @@ extern Oid	mo_lookup_relid(RangeVar *rv);
 extern MoSizeClass mo_size_class(MoLintState *st, MoRelInfo *rel);
 extern char *mo_size_words(MoLintState *st, MoRelInfo *rel);
 extern bool mo_size_gate(MoLintState *st, MoStmtResult *res, MoRelInfo *rel);
+extern bool mo_column_missing(MoLintState *st, MoRelInfo *rel, const char *col);
+extern void mo_require_column(MoLintState *st, MoRelInfo *rel, const char *col);
+extern void mo_require_type(MoLintState *st, TypeName *type);
 extern bool mo_default_is_volatile(MoLintState *st, Node *raw_default,
 								   TypeName *type, char **why);
 extern void mo_remember_function(MoLintState *st, CreateFunctionStmt *stmt);

@@ -17,8 +17,10 @@
 /* An object the input creates before a later statement uses it. */
 typedef struct MoNewObject
 {
-	char		kind;			/* 'r' relation, 'i' index, 't' type, 'n' schema */
-	char	   *schema;			/* NULL when written unqualified */
+	char		kind;			/* 'r' relation, 'i' index, 't' type, 'n' schema,
+								 * 'c' column (of an existing table) */
+	char	   *schema;			/* NULL when written unqualified; for a
+								 * column, its relation's name */
 	char	   *name;
 } MoNewObject;
 
@@ -47,6 +49,7 @@ typedef struct MoLintState
 	List	   *constraints;	/* MoInputConstraint */
 	List	   *functions;		/* MoInputFunction (catalog.c) */
 	List	   *input_indexes;	/* IndexStmt of the whole input (pre-pass) */
+	bool		extension_created;	/* a CREATE EXTENSION came earlier */
 	bool		in_block;		/* inside BEGIN ... COMMIT */
 	int			block_stmtno;	/* the BEGIN that opened it */
 	List	   *block_locks;	/* MoBlockLock */
@@ -66,7 +69,9 @@ typedef struct MoRelInfo
 	char	   *relname;
 	Oid			relid;			/* InvalidOid when not in the catalog */
 	char		relkind;
-	bool		is_new;			/* created earlier in the same input */
+	bool		is_new;			/* created earlier in the same input, or in
+								 * the current transaction */
+	bool		new_in_xact;	/* ... the latter: in the catalog already */
 	bool		size_known;
 	bool		empty;
 	double		rows;			/* planner's estimate */

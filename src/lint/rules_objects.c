@@ -126,10 +126,23 @@ lint_drop(MoLintState *st, MoStmtResult *res, DropStmt *stmt)
 					break;
 				rv = makeRangeVarFromNameList((List *) obj);
 				rel = mo_relinfo(st, rv);
+				if (!rel->is_new && !OidIsValid(rel->relid) && stmt->missing_ok)
+				{
+					mo_note(res, "%s does not exist: IF EXISTS makes this a no-op.",
+							rel->display);
+					break;
+				}
 				mo_take_lock(res, AccessExclusiveLock, rel);
 				if (rel->is_new)
 				{
 					mo_note(res, "%s.", mo_size_words(st, rel));
+					break;
+				}
+				if (rel->relkind == RELKIND_FOREIGN_TABLE)
+				{
+					/* like a view: queries that use it fail, nothing is lost */
+					mo_note(res, "%s is a foreign table: dropping it removes only the local definition; its rows stay on the remote server.",
+							rel->display);
 					break;
 				}
 				mo_add_finding(res, MO_RISK_DANGEROUS, "drop_table",
@@ -156,6 +169,13 @@ lint_drop(MoLintState *st, MoStmtResult *res, DropStmt *stmt)
 					Oid			indexoid = mo_lookup_relid(rv);
 					MoRelInfo  *tab = NULL;
 
+					if (!OidIsValid(indexoid) && stmt->missing_ok)
+					{
+						mo_note(res, "%s does not exist: IF EXISTS makes this a no-op.",
+								mo_rv_display(rv));
+						break;
+					}
+
 					if (OidIsValid(indexoid) &&
 						get_rel_relkind(indexoid) == RELKIND_INDEX)
 					{
@@ -167,6 +187,11 @@ lint_drop(MoLintState *st, MoStmtResult *res, DropStmt *stmt)
 					}
 					mo_take_lock(res, stmt->concurrent ? ShareUpdateExclusiveLock :
 								 AccessExclusiveLock, tab);
+					if (tab && tab->is_new)
+					{
+						mo_note(res, "%s.", mo_size_words(st, tab));
+						break;
+					}
 				}
 				if (stmt->concurrent)
 				{
@@ -246,6 +271,8 @@ lint_rename(MoLintState *st, MoStmtResult *res, RenameStmt *stmt)
 			mo_take_lock(res, AccessExclusiveLock, rel);
 			if (rel == NULL || rel->is_new)
 				break;
+			mo_require_column(st, rel, stmt->subname);
+			mo_remember_new(st, 'c', rel->relname, stmt->newname);
 			mo_add_finding(res, MO_RISK_DANGEROUS, "rename_column",
 						   psprintf("Renaming column %s of %s to %s breaks every query of the running application that names the old column.",
 									QI(stmt->subname), rel->display, QI(stmt->newname)),
@@ -665,6 +692,29 @@ mo_rules_objects(MoLintState *st, MoStmtResult *res, Node *stmt)
 							   psprintf("Enum %s: adding a value later cannot be used in the same transaction, values can never be removed, and renaming one breaks readers.",
 										NameListToQuotedString(ce->typeName)),
 							   pstrdup("A lookup table with a foreign key (CREATE TABLE <name>_values (value text PRIMARY KEY); ... REFERENCES <name>_values) or a text column with a CHECK (... IN (...)) constraint, which NOT VALID + VALIDATE can change online."));
+			}
+			break;
+		case T_CompositeTypeStmt:
+			mo_remember_new(st, 't', ((CompositeTypeStmt *) stmt)->typevar->schemaname,
+							((CompositeTypeStmt *) stmt)->typevar->relname);
+			break;
+		case T_CreateRangeStmt:
+			{
+				List	   *names = ((CreateRangeStmt *) stmt)->typeName;
+
+				mo_remember_new(st, 't', list_length(names) > 1 ?
+								strVal(linitial(names)) : NULL,
+								strVal(llast(names)));
+			}
+			break;
+		case T_DefineStmt:
+			if (((DefineStmt *) stmt)->kind == OBJECT_TYPE)
+			{
+				List	   *names = ((DefineStmt *) stmt)->defnames;
+
+				mo_remember_new(st, 't', list_length(names) > 1 ?
+								strVal(linitial(names)) : NULL,
+								strVal(llast(names)));
 			}
 			break;
 		case T_AlterEnumStmt:

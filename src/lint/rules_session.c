@@ -17,6 +17,7 @@
  */
 #include "postgres.h"
 
+#include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
@@ -25,6 +26,82 @@
 #include "lint_rules.h"
 
 #define QI(s) quote_identifier(s)
+
+typedef enum TimeoutKind
+{
+	TIMEOUT_NONE,
+	TIMEOUT_LOCK,				/* lock_timeout */
+	TIMEOUT_STATEMENT			/* statement_timeout */
+} TimeoutKind;
+
+/*
+ * Which timeout a SET names; *on: whether the value leaves it on (RESET and
+ * DEFAULT count as off); *valid: false when the value does not parse as a
+ * time, so the server refuses the SET.
+ */
+static TimeoutKind
+timeout_set(VariableSetStmt *vs, bool *on, bool *valid)
+{
+	TimeoutKind kind;
+
+	*on = false;
+	*valid = true;
+	if (vs->name == NULL)
+		return TIMEOUT_NONE;
+	if (strcmp(vs->name, "lock_timeout") == 0)
+		kind = TIMEOUT_LOCK;
+	else if (strcmp(vs->name, "statement_timeout") == 0)
+		kind = TIMEOUT_STATEMENT;
+	else
+		return TIMEOUT_NONE;
+
+	if (vs->kind == VAR_SET_VALUE && vs->args != NIL &&
+		IsA(linitial(vs->args), A_Const))
+	{
+		A_Const    *ac = linitial(vs->args);
+		int			ms = 0;
+
+		if (IsA(&ac->val, Integer))
+			*on = intVal(&ac->val) != 0;
+		else if (IsA(&ac->val, String))
+		{
+			*valid = parse_int(strVal(&ac->val), &ms, GUC_UNIT_MS, NULL);
+			*on = *valid && ms != 0;
+		}
+		else
+			*on = true;
+	}
+	return kind;
+}
+
+/* timeout_disabled: a SET that turns lock_timeout or statement_timeout off. */
+static void
+timeout_disabled(MoStmtResult *res, TimeoutKind kind, const char *how,
+				 const char *scope)
+{
+	if (kind == TIMEOUT_LOCK)
+		mo_add_finding(res, MO_RISK_REVIEW, "timeout_disabled",
+					   psprintf("%s lock_timeout = 0 removes the lock timeout for %s: a statement that waits for a lock waits for as long as the holder runs, and every query on the table queues behind it.",
+								how, scope),
+					   pstrdup("Keep a short lock timeout (SET lock_timeout = '2s';) and retry when it fires; CALL migrate(...) and with_lock_retry do both."));
+	else
+		mo_add_finding(res, MO_RISK_REVIEW, "timeout_disabled",
+					   psprintf("%s statement_timeout = 0 removes the bound on how long a statement of %s runs, under whatever locks it holds.",
+								how, scope),
+					   pstrdup("Raise statement_timeout to a bound that fits the work instead of removing it: SET statement_timeout = '30min';"));
+}
+
+/*
+ * The transaction_* settings' checks refuse any change once the
+ * transaction has run a query, which lint() itself is: they are not
+ * validated.
+ */
+static bool
+validatable_setting(const char *name)
+{
+	return strncmp(name, "transaction_", 12) != 0 &&
+		GetConfigOption(name, true, false) != NULL;
+}
 
 /*
  * mo_rules_before - the rules about the shape of the input's
@@ -106,47 +183,32 @@ mo_rules_before(MoLintState *st, MoStmtResult *res, Node *stmt)
 	else if (IsA(stmt, VariableSetStmt))
 	{
 		VariableSetStmt *vs = (VariableSetStmt *) stmt;
-		bool		is_lock;
+		bool		on;
+		bool		valid;
+		TimeoutKind kind = timeout_set(vs, &on, &valid);
 
-		if (vs->name == NULL)
-			return;
-		is_lock = strcmp(vs->name, "lock_timeout") == 0;
-		if (is_lock || strcmp(vs->name, "statement_timeout") == 0)
+		if (kind == TIMEOUT_NONE || !valid)
+			return;				/* a SET the server refuses changes nothing */
+		if (vs->kind == VAR_SET_VALUE && !on)
+			timeout_disabled(res, kind, vs->is_local ? "SET LOCAL" : "SET",
+							 "this session");
+		if (vs->is_local && !st->in_block)
+			return;				/* SET LOCAL outside a block does nothing */
+		if (kind == TIMEOUT_LOCK)
 		{
-			bool		on = false;
-
-			if (vs->kind == VAR_SET_VALUE && vs->args != NIL &&
-				IsA(linitial(vs->args), A_Const))
-			{
-				A_Const    *ac = linitial(vs->args);
-				int			ms = 0;
-
-				if (IsA(&ac->val, Integer))
-					on = intVal(&ac->val) != 0;
-				else if (IsA(&ac->val, String))
-					on = parse_int(strVal(&ac->val), &ms, GUC_UNIT_MS, NULL) &&
-						ms != 0;
-				else
-					on = true;
-			}
-			if (vs->is_local && !st->in_block)
-				return;			/* SET LOCAL outside a block does nothing */
-			if (is_lock)
-			{
-				st->lock_timeout_set = on;
-				if (vs->is_local)
-					st->lock_timeout_local = true;
-				else
-					st->session_lock_timeout = on;
-			}
+			st->lock_timeout_set = on;
+			if (vs->is_local)
+				st->lock_timeout_local = true;
 			else
-			{
-				st->statement_timeout_set = on;
-				if (vs->is_local)
-					st->statement_timeout_local = true;
-				else
-					st->session_statement_timeout = on;
-			}
+				st->session_lock_timeout = on;
+		}
+		else
+		{
+			st->statement_timeout_set = on;
+			if (vs->is_local)
+				st->statement_timeout_local = true;
+			else
+				st->session_statement_timeout = on;
 		}
 	}
 }
@@ -187,23 +249,85 @@ mo_rules_after(MoLintState *st, MoStmtResult *res, Node *stmt)
 	}
 }
 
-/* mo_rules_session - settings that reach beyond the statement. */
+/*
+ * mo_rules_session - settings and extensions: what reaches beyond the
+ * statement.  A SET is checked as the server checks it (a value it would
+ * refuse raises its error here, which becomes an error row), without
+ * applying it.
+ */
 void
 mo_rules_session(MoLintState *st, MoStmtResult *res, Node *stmt)
 {
 	switch (nodeTag(stmt))
 	{
+		case T_VariableSetStmt:
+			{
+				VariableSetStmt *vs = (VariableSetStmt *) stmt;
+
+				if (vs->kind == VAR_SET_VALUE && vs->name &&
+					validatable_setting(vs->name))
+					(void) set_config_option(vs->name,
+											 ExtractSetVariableArgs(vs),
+											 superuser() ? PGC_SUSET : PGC_USERSET,
+											 PGC_S_SESSION, GUC_ACTION_SET,
+											 false, ERROR, false);
+			}
+			break;
 		case T_AlterSystemStmt:
-			mo_add_finding(res, MO_RISK_DANGEROUS, "alter_system",
-						   pstrdup("ALTER SYSTEM changes the configuration of the whole cluster (postgresql.auto.conf), for every database and application, at the next reload or restart."),
-						   pstrdup("Make configuration changes through the server's configuration management, reviewed separately from schema migrations; for one database or role use ALTER DATABASE ... SET / ALTER ROLE ... SET."));
+			{
+				VariableSetStmt *vs = ((AlterSystemStmt *) stmt)->setstmt;
+
+				/*
+				 * The extension's own settings change only what moltres_ops
+				 * does; the runbook's steps set them this way.
+				 */
+				if (vs->name && strncmp(vs->name, "moltres_ops.", 12) == 0)
+				{
+					mo_add_finding(res, MO_RISK_REVIEW, "alter_system",
+								   psprintf("ALTER SYSTEM %s %s changes a setting of moltres_ops for the whole cluster, at the next reload: only what the extension does changes.",
+											vs->kind == VAR_SET_VALUE ? "SET" : "RESET",
+											vs->name),
+								   pstrdup("Record the change in the server's configuration management too, so that a rebuilt server keeps it."));
+					break;
+				}
+				mo_add_finding(res, MO_RISK_DANGEROUS, "alter_system",
+							   pstrdup("ALTER SYSTEM changes the configuration of the whole cluster (postgresql.auto.conf), for every database and application, at the next reload or restart."),
+							   pstrdup("Make configuration changes through the server's configuration management, reviewed separately from schema migrations; for one database or role use ALTER DATABASE ... SET / ALTER ROLE ... SET."));
+			}
 			break;
 		case T_AlterDatabaseSetStmt:
 		case T_AlterRoleSetStmt:
-			mo_add_finding(res, MO_RISK_REVIEW, "alter_role_set",
-						   psprintf("%s ... SET applies only to sessions that start afterwards: pooled connections keep the old value until they reconnect, so sessions disagree for a while.",
-									IsA(stmt, AlterDatabaseSetStmt) ? "ALTER DATABASE" : "ALTER ROLE"),
-						   pstrdup("Set the value explicitly where it matters (SET LOCAL in the transaction, or in the connection string), and recycle the pool's connections after the change."));
+			{
+				bool		db = IsA(stmt, AlterDatabaseSetStmt);
+				VariableSetStmt *vs = db ?
+					((AlterDatabaseSetStmt *) stmt)->setstmt :
+					((AlterRoleSetStmt *) stmt)->setstmt;
+				bool		on;
+				bool		valid;
+				TimeoutKind kind = timeout_set(vs, &on, &valid);
+
+				mo_add_finding(res, MO_RISK_REVIEW, "alter_role_set",
+							   psprintf("%s ... SET applies only to sessions that start afterwards: pooled connections keep the old value until they reconnect, so sessions disagree for a while.",
+										db ? "ALTER DATABASE" : "ALTER ROLE"),
+							   pstrdup("Set the value explicitly where it matters (SET LOCAL in the transaction, or in the connection string), and recycle the pool's connections after the change."));
+				if (kind != TIMEOUT_NONE && valid && vs->kind == VAR_SET_VALUE && !on)
+					timeout_disabled(res, kind,
+									 db ? "ALTER DATABASE ... SET" : "ALTER ROLE ... SET",
+									 db ? "every new session of the database" :
+									 "every new session of the role");
+			}
+			break;
+		case T_CreateExtensionStmt:
+			{
+				CreateExtensionStmt *ce = (CreateExtensionStmt *) stmt;
+
+				st->extension_created = true;
+				mo_add_finding(res, MO_RISK_REVIEW, "create_extension",
+							   psprintf("CREATE EXTENSION %s needs privileges (a superuser, or a trusted extension and CREATE on the database) and installs whatever version this server's package provides: every environment must have the same version, or the migration fails or behaves differently there.",
+										quote_identifier(ce->extname)),
+							   psprintf("Create extensions outside schema migrations, with the version pinned: CREATE EXTENSION IF NOT EXISTS %s VERSION '<version>'; and check pg_available_extensions in each environment first.",
+										quote_identifier(ce->extname)));
+			}
 			break;
 		default:
 			break;

@@ -59,7 +59,7 @@ may_have_rows(MoLintState *st, MoStmtResult *res, MoRelInfo *rel)
 {
 	MoSizeClass cls = mo_size_class(st, rel);
 
-	if (cls == MO_SIZE_NEW || cls == MO_SIZE_EMPTY)
+	if (cls == MO_SIZE_NEW || cls == MO_SIZE_EMPTY || cls == MO_SIZE_FOREIGN)
 	{
 		mo_note(res, "%s.", mo_size_words(st, rel));
 		return false;
@@ -447,12 +447,16 @@ lint_add_column(MoLintState *st, MoStmtResult *res, MoRelInfo *rel,
 	column_type_style(res, col, cd->typeName,
 					  serial || ident ||
 					  mo_find_constraint(cd->constraints, CONSTR_PRIMARY));
+	if (!serial)
+		mo_require_type(st, cd->typeName);
 
 	if (rel->is_new)
 	{
 		mo_note(res, "%s.", mo_size_words(st, rel));
 		return;
 	}
+
+	mo_remember_new(st, 'c', rel->relname, col);
 
 	/* What makes ADD COLUMN rewrite the table. */
 	if (gen)
@@ -540,8 +544,15 @@ lint_add_column(MoLintState *st, MoStmtResult *res, MoRelInfo *rel,
 		{
 			if (c->fk_attrs == NIL)
 				c->fk_attrs = list_make1(makeString(pstrdup(col)));
-			/* validated only when the new column gets non-NULL values */
-			lint_add_constraint(st, res, rel, c, has_default ? NULL : col);
+
+			/*
+			 * The server skips the validation only when the column has no
+			 * default clause at all: an explicit DEFAULT NULL, serial and
+			 * generated columns set one (transformAlterTableStmt), and then
+			 * every row is checked.
+			 */
+			lint_add_constraint(st, res, rel, c,
+								(def || serial || gen) ? NULL : col);
 		}
 	}
 }
@@ -737,12 +748,15 @@ lint_alter_table(MoLintState *st, MoStmtResult *res, AlterTableStmt *stmt)
 					lint_add_column(st, res, rel, (ColumnDef *) cmd->def);
 				break;
 			case AT_ColumnDefault:
+				mo_require_column(st, rel, cmd->name);
 				mo_note(res, "SET/DROP DEFAULT is catalog-only.");
 				break;
 			case AT_SetNotNull:
+				mo_require_column(st, rel, cmd->name);
 				lint_set_not_null(st, res, rel, cmd->name);
 				break;
 			case AT_DropNotNull:
+				mo_require_column(st, rel, cmd->name);
 				if (rel->is_new)
 					break;
 				mo_add_finding(res, MO_RISK_REVIEW, "drop_not_null",
@@ -752,6 +766,7 @@ lint_alter_table(MoLintState *st, MoStmtResult *res, AlterTableStmt *stmt)
 										QI(cmd->name)));
 				break;
 			case AT_AlterColumnType:
+				mo_require_column(st, rel, cmd->name);
 				if (IsA(cmd->def, ColumnDef))
 					lint_alter_type(st, res, rel, cmd->name,
 									(ColumnDef *) cmd->def);
@@ -759,6 +774,14 @@ lint_alter_table(MoLintState *st, MoStmtResult *res, AlterTableStmt *stmt)
 			case AT_DropColumn:
 				if (rel->is_new)
 					break;
+				if (mo_column_missing(st, rel, cmd->name))
+				{
+					if (!cmd->missing_ok)
+						mo_require_column(st, rel, cmd->name);
+					mo_note(res, "%s has no column %s: nothing to drop.",
+							q, QI(cmd->name));
+					break;
+				}
 				mo_add_finding(res, MO_RISK_REVIEW, "drop_column",
 							   psprintf("DROP COLUMN %s is quick (the column is only marked dropped) but irreversible, and every query of the running application that names it fails.",
 										QI(cmd->name)),
@@ -906,6 +929,8 @@ lint_create_table(MoLintState *st, MoStmtResult *res, CreateStmt *stmt)
 			seen = lappend(seen, cd->colname);
 			column_type_style(res, cd->colname, cd->typeName,
 							  column_is_key(cd, stmt->tableElts));
+			if (!type_is_serial(cd->typeName))
+				mo_require_type(st, cd->typeName);
 			if (fk && fk->pktable)
 				mo_take_lock(res, ShareRowExclusiveLock,
 							 mo_relinfo(st, fk->pktable));

@@ -74,6 +74,7 @@ typedef struct Lexer
 	bool		backslash_strings;	/* standard_conforming_strings is off */
 	LexUnterminated open;		/* a construct that runs to the end */
 	int			open_pos;		/* where it starts */
+	List	   *metas;			/* with blank: offsets of psql meta-commands */
 } Lexer;
 
 static void
@@ -153,10 +154,13 @@ lex_open(Lexer *lx, LexUnterminated what, int start)
 }
 
 /*
- * The next token, skipping white space and comments (which are blanked
- * in lx->blank when set).  Knows as much of the SQL lexical structure as
- * statement boundaries need: quotes, E'' escapes, dollar quotes, nested
- * comments.
+ * The next token, skipping white space, comments and psql meta-commands
+ * (which are blanked in lx->blank when set).  Knows as much of the SQL
+ * lexical structure as statement boundaries need: quotes, E'' escapes,
+ * dollar quotes, nested comments.  A backslash outside quotes is never
+ * SQL: it starts a psql meta-command (\set, \i, \echo ...), which runs to
+ * the end of the line; \g and its variants also end the statement before
+ * them, as in psql, so they count as a semicolon.
  */
 static LexTok
 lex_next(Lexer *lx)
@@ -209,6 +213,29 @@ lex_next(Lexer *lx)
 			}
 			if (depth > 0)
 				lex_open(lx, LEX_OPEN_COMMENT, start);
+		}
+		else if (c == '\\')
+		{
+			bool		sends = (p + 1 < len && s[p + 1] == 'g');
+
+			while (p < len && s[p] != '\n')
+				p++;
+			if (lx->blank)
+			{
+				int			i;
+
+				lx->metas = lappend_int(lx->metas, start);
+				for (i = start; i < p; i++)
+					lx->blank[i] = (i == start && sends) ? ';' : ' ';
+			}
+			if (sends)
+			{
+				lx->tokstart = start;
+				lx->toklen = 1;
+				lx->pos = p;
+				return LEX_SEMI;
+			}
+			continue;
 		}
 		else
 			break;
@@ -383,12 +410,14 @@ parse_catching(const char *str, char **error, int *errpos)
 }
 
 static MoSplitStmt *
-make_split(const char *sql, int offset, int len, int loc_base)
+make_split(const char *sql, const char *blank, int offset, int len,
+		   int loc_base)
 {
 	MoSplitStmt *ss = palloc0(sizeof(MoSplitStmt));
 	Lexer		lx;
 
-	lex_init(&lx, sql + offset, len);
+	/* the blanked copy: comments and psql meta-commands are spaces there */
+	lex_init(&lx, blank + offset, len);
 
 	/* start at the first token: leading comments are not the statement */
 	if (lex_next(&lx) != LEX_EOF)
@@ -418,6 +447,41 @@ chunk_is_empty(const char *s, int len)
 
 	lex_init(&lx, s, len);
 	return lex_next(&lx) == LEX_EOF;
+}
+
+/*
+ * Hand each psql meta-command of the input to the statement it precedes
+ * (or the last one), as the text of the command's line.
+ */
+static List *
+attach_metas(const char *sql, List *stmts, List *metas)
+{
+	ListCell   *lc;
+
+	if (stmts == NIL)
+		return stmts;
+	foreach(lc, metas)
+	{
+		int			pos = lfirst_int(lc);
+		MoSplitStmt *owner = llast(stmts);
+		const char *eol = strchr(sql + pos, '\n');
+		ListCell   *lc2;
+
+		foreach(lc2, stmts)
+		{
+			MoSplitStmt *ss = lfirst(lc2);
+
+			if (ss->offset + ss->len > pos)
+			{
+				owner = ss;
+				break;
+			}
+		}
+		owner->metas = lappend(owner->metas,
+							   eol ? pnstrdup(sql + pos, eol - (sql + pos)) :
+							   pstrdup(sql + pos));
+	}
+	return stmts;
 }
 
 /*
@@ -471,12 +535,12 @@ mo_lint_split(const char *sql)
 				RawStmt    *rs = lfirst_node(RawStmt, lc);
 				int			len = rs->stmt_len > 0 ? rs->stmt_len :
 					total - rs->stmt_location;
-				MoSplitStmt *ss = make_split(sql, rs->stmt_location, len, 0);
+				MoSplitStmt *ss = make_split(sql, blank, rs->stmt_location, len, 0);
 
 				ss->raw = rs;
 				result = lappend(result, ss);
 			}
-			return result;
+			return attach_metas(sql, result, lx.metas);
 		}
 	}
 
@@ -491,7 +555,7 @@ mo_lint_split(const char *sql)
 		CHECK_FOR_INTERRUPTS();
 		if (holds_open)
 		{
-			MoSplitStmt *ss = make_split(sql, start, end - start, start);
+			MoSplitStmt *ss = make_split(sql, blank, start, end - start, start);
 
 			ss->error = pstrdup(lx.open == LEX_OPEN_COMMENT ? "unterminated /* comment" :
 								lx.open == LEX_OPEN_STRING ? "unterminated quoted string" :
@@ -507,7 +571,7 @@ mo_lint_split(const char *sql)
 
 			if (error != NULL)
 			{
-				MoSplitStmt *ss = make_split(sql, start, end - start, start);
+				MoSplitStmt *ss = make_split(sql, blank, start, end - start, start);
 
 				ss->error = error;
 				ss->errpos = errpos > 0 ?
@@ -523,7 +587,7 @@ mo_lint_split(const char *sql)
 					RawStmt    *rs = lfirst_node(RawStmt, lc2);
 					int			len = rs->stmt_len > 0 ? rs->stmt_len :
 						(end - start) - rs->stmt_location;
-					MoSplitStmt *ss = make_split(sql, start + rs->stmt_location,
+					MoSplitStmt *ss = make_split(sql, blank, start + rs->stmt_location,
 												 len, start);
 
 					ss->raw = rs;
@@ -534,7 +598,7 @@ mo_lint_split(const char *sql)
 		}
 		start = end + 1;
 	}
-	return result;
+	return attach_metas(sql, result, lx.metas);
 }
 
 /*
