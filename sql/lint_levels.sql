@@ -118,6 +118,25 @@ SELECT stmt, risk, rule FROM moltres_ops.lint($$ALTER SYSTEM SET moltres_ops.ddl
                                               ALTER SYSTEM SET work_mem = '8MB';
                                               ALTER SYSTEM RESET ALL$$);
 
+-- PostgreSQL 18: generated columns are virtual by default (no rewrite);
+-- NOT NULL constraints can be added NOT VALID; CHECK and FOREIGN KEY can be
+-- NOT ENFORCED.  Before 18 none of these parses: a syntax_error row.  One
+-- expected output for every version.
+SELECT q, (SELECT string_agg(risk || coalesce(':' || rule, ''), ',')
+             FROM moltres_ops.lint(q)) =
+          CASE WHEN current_setting('server_version_num')::int >= 180000
+               THEN on18 ELSE 'review:syntax_error' END AS as_expected
+  FROM (VALUES
+    ('ALTER TABLE big ADD COLUMN v int GENERATED ALWAYS AS (c * 2)', 'safe'),
+    ('ALTER TABLE big ADD COLUMN v int GENERATED ALWAYS AS (c * 2) VIRTUAL', 'safe'),
+    ('ALTER TABLE big ADD CONSTRAINT big_d_nn NOT NULL d NOT VALID', 'safe'),
+    ('ALTER TABLE big ADD CONSTRAINT big_d_nn NOT NULL d', 'dangerous:set_not_null_scan'),
+    ('ALTER TABLE big ADD CONSTRAINT big_d_pos CHECK (d > 0) NOT ENFORCED', 'safe'),
+    ('ALTER TABLE big ADD CONSTRAINT big_d_fk FOREIGN KEY (d) REFERENCES ref NOT ENFORCED',
+     'safe,advice:foreign_key_without_index')) v(q, on18);
+-- ... while STORED still rewrites, on every version.
+SELECT stmt, risk, rule FROM moltres_ops.lint('ALTER TABLE big ADD COLUMN v int GENERATED ALWAYS AS (c * 2) STORED');
+
 -- The guard's false positives, in lint() ------------------------------------
 SELECT stmt, risk, rule FROM moltres_ops.lint('DROP TABLE IF EXISTS no_such_table; DROP INDEX IF EXISTS no_such_index');
 SELECT stmt, risk, rule FROM moltres_ops.lint('DROP TABLE no_such_table');

@@ -29,6 +29,7 @@
 #include "access/htup_details.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_attribute.h"
 #include "catalog/pg_class.h"
 #include "commands/defrem.h"
 #include "miscadmin.h"
@@ -45,6 +46,22 @@
 #include "lint_rules.h"
 
 #define QI(s) quote_identifier(s)
+
+/*
+ * PostgreSQL 18: a generated column is virtual unless written STORED
+ * (computed when read: adding one rewrites nothing), and a CHECK or FOREIGN
+ * KEY constraint can be NOT ENFORCED (never checked: catalog-only).
+ */
+#if PG_VERSION_NUM >= 180000
+#define MO_GENERATED_VIRTUAL(c)		((c)->generated_kind == ATTRIBUTE_GENERATED_VIRTUAL)
+#define MO_CONSTRAINT_ENFORCED(c)	((c)->is_enforced)
+#else
+#define MO_GENERATED_VIRTUAL(c)		false
+#define MO_CONSTRAINT_ENFORCED(c)	true
+#endif
+
+static void lint_set_not_null(MoLintState *st, MoStmtResult *res,
+							  MoRelInfo *rel, const char *col);
 
 /*
  * ---------------------------------------------------------------------
@@ -170,7 +187,9 @@ remember_constraint(MoLintState *st, const char *relname, Constraint *c,
 	ic->conname = c->conname ? pstrdup(c->conname) : NULL;
 	if (c->contype == CONSTR_CHECK)
 		ic->notnull_col = notnull_check_column(c->raw_expr);
-	ic->valid = valid;
+	else if (c->contype == CONSTR_NOTNULL && c->keys != NIL)
+		ic->notnull_col = strVal(linitial(c->keys));
+	ic->valid = valid && MO_CONSTRAINT_ENFORCED(c);
 	ic->in_block = st->in_block;
 	st->constraints = lappend(st->constraints, ic);
 }
@@ -317,6 +336,11 @@ lint_add_constraint(MoLintState *st, MoStmtResult *res, MoRelInfo *rel,
 				cname = c->conname ? c->conname :
 					mo_constraint_name(rel->relname, nn ? nn : (column ? column : "check"), "check");
 				remember_constraint(st, rel->relname, c, !c->skip_validation);
+				if (!MO_CONSTRAINT_ENFORCED(c))
+				{
+					mo_note(res, "CHECK ... NOT ENFORCED is catalog-only: no row is ever checked.");
+					break;
+				}
 				if (c->skip_validation)
 				{
 					mo_note(res, "CHECK ... NOT VALID is catalog-only: existing rows are not checked.");
@@ -344,6 +368,11 @@ lint_add_constraint(MoLintState *st, MoStmtResult *res, MoRelInfo *rel,
 									(column ? column : "ref"), "fkey");
 				remember_constraint(st, rel->relname, c, !c->skip_validation);
 				lint_fk_index(st, res, rel, c);
+				if (!MO_CONSTRAINT_ENFORCED(c))
+				{
+					mo_note(res, "FOREIGN KEY ... NOT ENFORCED is catalog-only: no row is ever checked.");
+					break;
+				}
 				if (c->skip_validation)
 				{
 					mo_note(res, "FOREIGN KEY ... NOT VALID checks only new rows: no scan.");
@@ -413,6 +442,24 @@ lint_add_constraint(MoLintState *st, MoStmtResult *res, MoRelInfo *rel,
 			}
 			break;
 
+		case CONSTR_NOTNULL:
+
+			/*
+			 * ADD CONSTRAINT name NOT NULL col (PostgreSQL 18): with NOT
+			 * VALID catalog-only, as CHECK; otherwise the scan of SET NOT
+			 * NULL, with the same proofs that skip it.
+			 */
+			remember_constraint(st, rel->relname, c, !c->skip_validation);
+			if (c->keys == NIL)
+				break;
+			if (c->skip_validation)
+			{
+				mo_note(res, "NOT NULL ... NOT VALID is catalog-only: existing rows are not checked.");
+				break;
+			}
+			lint_set_not_null(st, res, rel, strVal(linitial(c->keys)));
+			break;
+
 		case CONSTR_EXCLUSION:
 			res->scans = true;
 			if (mo_size_gate(st, res, rel))
@@ -459,7 +506,10 @@ lint_add_column(MoLintState *st, MoStmtResult *res, MoRelInfo *rel,
 	mo_remember_new(st, 'c', rel->relname, col);
 
 	/* What makes ADD COLUMN rewrite the table. */
-	if (gen)
+	if (gen && MO_GENERATED_VIRTUAL(gen))
+		mo_note(res, "%s is a virtual generated column: computed when read, so adding it rewrites nothing.",
+				QI(col));
+	else if (gen)
 	{
 		res->rewrites = true;
 		if (mo_size_gate(st, res, rel))
