@@ -60,6 +60,11 @@ ANALYZE ge_kept;
 \set VERBOSITY terse
 DROP TABLE ge_kept;
 CREATE INDEX ge_kept_id ON ge_kept (id);
+-- ... also after this transaction altered it (its pg_class row is new)
+BEGIN;
+ALTER TABLE ge_kept ADD COLUMN x int;
+CREATE INDEX ge_kept_x ON ge_kept (x);
+ROLLBACK;
 \set VERBOSITY default
 
 -- The runbook's ALTER SYSTEM steps set the extension's own settings: they

@@ -147,6 +147,12 @@ CREATE TABLE tx (id int);
 INSERT INTO tx SELECT generate_series(1, 200000);
 SELECT stmt, risk, rule FROM moltres_ops.lint('CREATE INDEX tx_id ON tx (id); ALTER TABLE tx ALTER COLUMN id TYPE bigint; DROP TABLE tx');
 ROLLBACK;
+-- ... but a table of an earlier transaction that this one only altered is
+-- not (its pg_class row is new, the table is not)
+BEGIN;
+ALTER TABLE big ADD COLUMN q int;
+SELECT stmt, risk, rule FROM moltres_ops.lint('CREATE INDEX big_q ON big (q); DROP TABLE big');
+ROLLBACK;
 -- foreign tables hold no rows here: no rewrite, no scan, no data lost
 CREATE FOREIGN DATA WRAPPER ll_fdw;
 CREATE SERVER ll_srv FOREIGN DATA WRAPPER ll_fdw;

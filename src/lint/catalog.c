@@ -253,17 +253,37 @@ rel_size(Oid relid, int depth, bool *known, bool *empty, double *rows)
 	}
 }
 
-/* Whether the pg_class row of a relation was inserted by this transaction. */
+/*
+ * Whether the current transaction created a relation.  Its pg_class row's
+ * xmin being ours is only a first filter (any ALTER of the table updates
+ * that row too); the relcache knows: rd_createSubid.  A relation that we
+ * created we hold locked, so the conditional lock is granted at once;
+ * when it is not, someone else holds the relation, and it is not new.
+ */
 static bool
 created_in_this_xact(Oid relid)
 {
 	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	bool		mine = false;
 
-	if (HeapTupleIsValid(tup))
+	if (!HeapTupleIsValid(tup))
+		return false;
+	mine = TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tup->t_data));
+	ReleaseSysCache(tup);
+	if (!mine)
+		return false;
+
+	mine = false;
+	if (ConditionalLockRelationOid(relid, AccessShareLock))
 	{
-		mine = TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tup->t_data));
-		ReleaseSysCache(tup);
+		Relation	rel = try_relation_open(relid, NoLock);
+
+		if (rel != NULL)
+		{
+			mine = (rel->rd_createSubid != InvalidSubTransactionId);
+			relation_close(rel, NoLock);
+		}
+		UnlockRelationOid(relid, AccessShareLock);
 	}
 	return mine;
 }

@@ -596,6 +596,15 @@ lint_refresh(MoLintState *st, MoStmtResult *res, RefreshMatViewStmt *stmt)
 								rel->display, rel->display));
 }
 
+/* A type the input creates, by its possibly qualified name. */
+static void
+remember_type(MoLintState *st, List *names)
+{
+	mo_remember_new(st, 't', list_length(names) > 1 ?
+					strVal(list_nth(names, list_length(names) - 2)) : NULL,
+					strVal(llast(names)));
+}
+
 /* mo_rules_objects - every statement kind the other rules_*.c leave. */
 void
 mo_rules_objects(MoLintState *st, MoStmtResult *res, Node *stmt)
@@ -685,9 +694,7 @@ mo_rules_objects(MoLintState *st, MoStmtResult *res, Node *stmt)
 			{
 				CreateEnumStmt *ce = (CreateEnumStmt *) stmt;
 
-				mo_remember_new(st, 't', list_length(ce->typeName) > 1 ?
-								strVal(linitial(ce->typeName)) : NULL,
-								strVal(llast(ce->typeName)));
+				remember_type(st, ce->typeName);
 				mo_add_finding(res, MO_RISK_ADVICE, "create_enum",
 							   psprintf("Enum %s: adding a value later cannot be used in the same transaction, values can never be removed, and renaming one breaks readers.",
 										NameListToQuotedString(ce->typeName)),
@@ -699,23 +706,11 @@ mo_rules_objects(MoLintState *st, MoStmtResult *res, Node *stmt)
 							((CompositeTypeStmt *) stmt)->typevar->relname);
 			break;
 		case T_CreateRangeStmt:
-			{
-				List	   *names = ((CreateRangeStmt *) stmt)->typeName;
-
-				mo_remember_new(st, 't', list_length(names) > 1 ?
-								strVal(linitial(names)) : NULL,
-								strVal(llast(names)));
-			}
+			remember_type(st, ((CreateRangeStmt *) stmt)->typeName);
 			break;
 		case T_DefineStmt:
 			if (((DefineStmt *) stmt)->kind == OBJECT_TYPE)
-			{
-				List	   *names = ((DefineStmt *) stmt)->defnames;
-
-				mo_remember_new(st, 't', list_length(names) > 1 ?
-								strVal(linitial(names)) : NULL,
-								strVal(llast(names)));
-			}
+				remember_type(st, ((DefineStmt *) stmt)->defnames);
 			break;
 		case T_AlterEnumStmt:
 			lint_alter_enum(st, res, (AlterEnumStmt *) stmt);
@@ -724,9 +719,7 @@ mo_rules_objects(MoLintState *st, MoStmtResult *res, Node *stmt)
 			{
 				CreateDomainStmt *cd = (CreateDomainStmt *) stmt;
 
-				mo_remember_new(st, 't', list_length(cd->domainname) > 1 ?
-								strVal(linitial(cd->domainname)) : NULL,
-								strVal(llast(cd->domainname)));
+				remember_type(st, cd->domainname);
 				if (mo_find_constraint(cd->constraints, CONSTR_CHECK))
 					mo_add_finding(res, MO_RISK_ADVICE, "create_domain_check",
 								   psprintf("Domain %s has a CHECK constraint: changing it later re-checks every column of every table that uses the domain under a ShareLock.",

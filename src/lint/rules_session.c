@@ -4,10 +4,11 @@
  *	  Layer 3 of the linter (rules, above catalog.c): the rules about the
  *	  input's transactions (BEGIN/COMMIT shape, statements that cannot run
  *	  in a block, locks held across statements), the timeouts in effect
- *	  (SET lock_timeout / statement_timeout) and settings that reach beyond
- *	  the statement (ALTER SYSTEM, ALTER ROLE/DATABASE ... SET).
- *	  docs/lint-rules.md documents every rule named here; keep the two in
- *	  step.
+ *	  (SET lock_timeout / statement_timeout, and turning them off), what
+ *	  reaches beyond the statement (ALTER SYSTEM, ALTER ROLE/DATABASE ...
+ *	  SET, CREATE EXTENSION), and whether the server would accept a SET's
+ *	  value.  docs/lint-rules.md documents every rule named here; keep the
+ *	  two in step.
  *
  *	  mo_rules_before and mo_rules_after run around the statement's own
  *	  analysis, outside lint.c's per-statement subtransaction (they read no
