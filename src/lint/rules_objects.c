@@ -126,10 +126,20 @@ lint_drop(MoLintState *st, MoStmtResult *res, DropStmt *stmt)
 					break;
 				rv = makeRangeVarFromNameList((List *) obj);
 				rel = mo_relinfo(st, rv);
+
+				/*
+				 * Not in this catalog: here IF EXISTS makes it a no-op (so
+				 * the guard, which judges the server it runs on, lets it
+				 * pass), but lint() may be judging another database than
+				 * the one the migration will drop a table in.
+				 */
 				if (!rel->is_new && !OidIsValid(rel->relid) && stmt->missing_ok)
 				{
-					mo_note(res, "%s does not exist: IF EXISTS makes this a no-op.",
-							rel->display);
+					mo_add_finding(res, MO_RISK_REVIEW, "drop_table",
+								   psprintf("%s is not in this database's catalog, so here DROP ... IF EXISTS does nothing; where it exists, it destroys its data irreversibly.",
+											rel->display),
+								   psprintf("Check that %s is gone (or unused and backed up) in every database this migration runs in.",
+											rel->display));
 					break;
 				}
 				mo_take_lock(res, AccessExclusiveLock, rel);
@@ -168,13 +178,6 @@ lint_drop(MoLintState *st, MoStmtResult *res, DropStmt *stmt)
 				{
 					Oid			indexoid = mo_lookup_relid(rv);
 					MoRelInfo  *tab = NULL;
-
-					if (!OidIsValid(indexoid) && stmt->missing_ok)
-					{
-						mo_note(res, "%s does not exist: IF EXISTS makes this a no-op.",
-								mo_rv_display(rv));
-						break;
-					}
 
 					if (OidIsValid(indexoid) &&
 						get_rel_relkind(indexoid) == RELKIND_INDEX)
