@@ -70,7 +70,7 @@ SELECT stmt, risk, rule, message FROM moltres_ops.lint('ALTER TABLE big DROP COL
 SELECT stmt, risk, rule, message FROM moltres_ops.lint('ALTER TABLE big ADD COLUMN z int DEFAULT 1/0');
 SELECT stmt, risk, rule, message FROM moltres_ops.lint('ALTER TABLE big ADD COLUMN z int DEFAULT ''abc''');
 SELECT stmt, risk, rule, message FROM moltres_ops.lint($$SET lock_timeout = 'banana'$$);
-SELECT stmt, risk, rule, message FROM moltres_ops.lint($$SET work_mem = '-1'$$);
+SELECT stmt, risk, rule, message FROM moltres_ops.lint($$SET max_parallel_workers_per_gather = -1$$);
 -- ... and what the input itself makes valid is not.
 SELECT stmt, risk, rule FROM moltres_ops.lint('UPDATE big SET c = 1, d = 2 WHERE id = 1');
 SELECT stmt, risk, rule FROM moltres_ops.lint('UPDATE big SET c = 1 WHERE id = 1');
