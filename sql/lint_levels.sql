@@ -109,6 +109,12 @@ SELECT stmt, risk, rule FROM moltres_ops.lint('BEGIN; SET LOCAL lock_timeout = '
 SELECT stmt, risk, rule FROM moltres_ops.lint('SET statement_timeout = ''10min''');
 SELECT stmt, risk, rule FROM moltres_ops.lint('ALTER ROLE CURRENT_USER SET lock_timeout = 0');
 SELECT stmt, risk, rule FROM moltres_ops.lint('ALTER DATABASE contrib_regression SET statement_timeout = ''1min''');
+-- So does turning off foreign keys and triggers, or durable commits.
+SELECT stmt, risk, rule FROM moltres_ops.lint($$SET session_replication_role = replica;
+                                              SET LOCAL synchronous_commit = off;
+                                              ALTER ROLE CURRENT_USER SET synchronous_commit = 'local';
+                                              SET session_replication_role = origin;
+                                              SET synchronous_commit = on$$);
 -- CREATE EXTENSION needs privileges and matching versions; a type it
 -- brings is not an error later in the input.
 SELECT stmt, risk, rule FROM moltres_ops.lint('CREATE EXTENSION IF NOT EXISTS hstore; ALTER TABLE big ADD COLUMN h hstore');

@@ -93,6 +93,42 @@ timeout_disabled(MoStmtResult *res, TimeoutKind kind, const char *how,
 }
 
 /*
+ * protection_weakened: a setting whose value turns off a protection other
+ * than a timeout: foreign keys and triggers (session_replication_role =
+ * replica), or the durability of commits (synchronous_commit = off/local).
+ */
+static void
+protection_weakened(MoStmtResult *res, VariableSetStmt *vs, const char *how,
+					const char *scope)
+{
+	A_Const    *ac;
+	const char *value;
+
+	if (vs->kind != VAR_SET_VALUE || vs->name == NULL || vs->args == NIL ||
+		!IsA(linitial(vs->args), A_Const))
+		return;
+	ac = linitial(vs->args);
+	if (!IsA(&ac->val, String))
+		return;
+	value = strVal(&ac->val);
+	if (strcmp(vs->name, "session_replication_role") == 0 &&
+		pg_strcasecmp(value, "replica") == 0)
+		mo_add_finding(res, MO_RISK_REVIEW, "protection_weakened",
+					   psprintf("%s session_replication_role = replica for %s: ordinary triggers, and the triggers that enforce foreign keys, do not fire for its writes, so rows that break a foreign key are accepted.",
+								how, scope),
+					   pstrdup("Disable only the trigger that must not fire (ALTER TABLE ... DISABLE TRIGGER name, re-enabled in the same transaction), and keep foreign keys enforced."));
+	else if (strcmp(vs->name, "synchronous_commit") == 0 &&
+			 (pg_strcasecmp(value, "off") == 0 ||
+			  pg_strcasecmp(value, "local") == 0))
+		mo_add_finding(res, MO_RISK_REVIEW, "protection_weakened",
+					   psprintf("%s synchronous_commit = %s for %s: a commit reported as done can be lost %s.",
+								how, value, scope,
+								pg_strcasecmp(value, "off") == 0 ?
+								"in a crash" : "in a failover to a standby"),
+					   pstrdup("Keep the server's synchronous_commit for migrations; their commits must survive a crash or a failover."));
+}
+
+/*
  * The transaction_* settings' checks refuse any change once the
  * transaction has run a query, which lint() itself is: they are not
  * validated.
@@ -265,6 +301,8 @@ mo_rules_session(MoLintState *st, MoStmtResult *res, Node *stmt)
 			{
 				VariableSetStmt *vs = (VariableSetStmt *) stmt;
 
+				protection_weakened(res, vs, vs->is_local ? "SET LOCAL" : "SET",
+									"this session");
 				if (vs->kind == VAR_SET_VALUE && vs->name &&
 					validatable_setting(vs->name))
 					(void) set_config_option(vs->name,
@@ -303,6 +341,9 @@ mo_rules_session(MoLintState *st, MoStmtResult *res, Node *stmt)
 				VariableSetStmt *vs = db ?
 					((AlterDatabaseSetStmt *) stmt)->setstmt :
 					((AlterRoleSetStmt *) stmt)->setstmt;
+				const char *how = db ? "ALTER DATABASE ... SET" : "ALTER ROLE ... SET";
+				const char *scope = db ? "every new session of the database" :
+					"every new session of the role";
 				bool		on;
 				bool		valid;
 				TimeoutKind kind = timeout_set(vs, &on, &valid);
@@ -312,10 +353,8 @@ mo_rules_session(MoLintState *st, MoStmtResult *res, Node *stmt)
 										db ? "ALTER DATABASE" : "ALTER ROLE"),
 							   pstrdup("Set the value explicitly where it matters (SET LOCAL in the transaction, or in the connection string), and recycle the pool's connections after the change."));
 				if (kind != TIMEOUT_NONE && valid && vs->kind == VAR_SET_VALUE && !on)
-					timeout_disabled(res, kind,
-									 db ? "ALTER DATABASE ... SET" : "ALTER ROLE ... SET",
-									 db ? "every new session of the database" :
-									 "every new session of the role");
+					timeout_disabled(res, kind, how, scope);
+				protection_weakened(res, vs, how, scope);
 			}
 			break;
 		case T_CreateExtensionStmt:
