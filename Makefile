@@ -14,7 +14,7 @@
 EXTENSION    = moltres_ops
 EXTVERSION   = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" moltres_ops.control)
 MODULE_big   = moltres_ops
-OBJS         = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+OBJS         = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/lint/*.c)))
 PGFILEDESC   = "moltres_ops - operational introspection for PostgreSQL"
 
 # The install script is built from one file per area (sql/install/NN_area.sql);
@@ -49,7 +49,7 @@ PG_CFLAGS    = -Wall $(if $(WERROR),-Werror)
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-$(OBJS): $(wildcard src/*.h)
+$(OBJS): $(wildcard src/*.h src/lint/*.h)
 
 $(INSTALL_SQL): $(sort $(wildcard sql/install/*.sql)) moltres_ops.control
 	cat $(sort $(wildcard sql/install/*.sql)) > $@

@@ -25,7 +25,8 @@
  *	  back and the statement runs unjudged; only cancellation and resource
  *	  errors propagate.  Under moltres_ops.ddl_guard = warn each dangerous
  *	  finding becomes a WARNING; under block the statement is refused with
- *	  SQLSTATE 55000 before it runs.
+ *	  SQLSTATE 55000 before it runs.  Review and advice findings never warn
+ *	  or block (advice is not risk; review needs a person, not a refusal).
  * 3. The statement runs, timed; its outcome, the linter's worst risk and
  *	  whether the table's relfilenode changed (a rewrite) go into a shared
  *	  ring that the view moltres_ops.ddl_log shows.
@@ -559,20 +560,9 @@ judge(void *arg)
 	results = mo_lint_run(sql);
 	AtEOXact_GUC(true, nestlevel);
 
+	/* advice never counts: a statement's risk is its worst finding above */
 	foreach(lc, results)
-	{
-		MoStmtResult *res = lfirst(lc);
-		ListCell   *lc2;
-
-		foreach(lc2, res->findings)
-		{
-			MoFinding  *f = lfirst(lc2);
-
-			worst = Max(worst, (int) f->risk);
-		}
-	}
-	if (worst < 0 && results != NIL)
-		worst = MO_RISK_SAFE;
+		worst = Max(worst, (int) mo_lint_stmt_risk(lfirst(lc)));
 
 	initStringInfo(&rules);
 	foreach(lc, results)

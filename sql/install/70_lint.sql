@@ -1,5 +1,5 @@
 -- moltres_ops install script, part 70: the DDL risk linter and the dry-run
--- lock tracer (src/lint*.c, src/lock_trace.c).  Neither needs
+-- lock tracer (src/lint/, src/lock_trace.c).  Neither needs
 -- shared_preload_libraries.
 
 CREATE FUNCTION lint(

@@ -1,10 +1,10 @@
 /*-------------------------------------------------------------------------
  *
- * lint_alter.c
- *	  The DDL risk rules about tables and columns: ALTER TABLE (add, alter,
- *	  drop columns; constraints; partitions; storage) and CREATE TABLE,
- *	  with the catalog facts of lint_catalog.c.  lint_rules.c has the other
- *	  statement kinds.  docs/lint-rules.md documents every rule named here
+ * rules_table.c
+ *	  Layer 3 of the linter (rules, above catalog.c): the rules about tables
+ *	  and columns: ALTER TABLE (add, alter, drop columns; constraints;
+ *	  partitions; storage) and CREATE TABLE.  The other rules_*.c files have
+ *	  the other statement kinds.  docs/lint-rules.md documents every rule named here
  *	  (what, why, lock, safe alternative); keep the two in step.
  *
  *	  Risk rubric.  dangerous: holds a lock that blocks reads or writes for
@@ -19,7 +19,8 @@
  *	  on a table created earlier in the input, an empty one or a small one
  *	  the statement is judged safe and the message says why.
  *
- *	  Runs inside lint.c's per-statement subtransaction.
+ *	  Runs inside lint.c's per-statement subtransaction.  Entry point:
+ *	  mo_rules_table.
  *
  *-------------------------------------------------------------------------
  */
@@ -28,6 +29,7 @@
 #include "access/htup_details.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_attribute.h"
 #include "catalog/pg_class.h"
 #include "commands/defrem.h"
 #include "miscadmin.h"
@@ -41,10 +43,25 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
-#include "moltres_ops.h"
-#include "lint.h"
+#include "lint_rules.h"
 
 #define QI(s) quote_identifier(s)
+
+/*
+ * PostgreSQL 18: a generated column is virtual unless written STORED
+ * (computed when read: adding one rewrites nothing), and a CHECK or FOREIGN
+ * KEY constraint can be NOT ENFORCED (never checked: catalog-only).
+ */
+#if PG_VERSION_NUM >= 180000
+#define MO_GENERATED_VIRTUAL(c)		((c)->generated_kind == ATTRIBUTE_GENERATED_VIRTUAL)
+#define MO_CONSTRAINT_ENFORCED(c)	((c)->is_enforced)
+#else
+#define MO_GENERATED_VIRTUAL(c)		false
+#define MO_CONSTRAINT_ENFORCED(c)	true
+#endif
+
+static void lint_set_not_null(MoLintState *st, MoStmtResult *res,
+							  MoRelInfo *rel, const char *col);
 
 /*
  * ---------------------------------------------------------------------
@@ -52,23 +69,6 @@
  * ---------------------------------------------------------------------
  */
 
-/*
- * Whether a rule whose cost grows with the table applies; when it does
- * not, say why in the statement's notes.
- */
-bool
-mo_size_gate(MoLintState *st, MoStmtResult *res, MoRelInfo *rel)
-{
-	MoSizeClass cls = mo_size_class(st, rel);
-
-	if (cls == MO_SIZE_LARGE || cls == MO_SIZE_UNKNOWN)
-	{
-		res->long_running = true;
-		return true;
-	}
-	mo_note(res, "%s.", mo_size_words(st, rel));
-	return false;
-}
 
 /* Whether the table may hold rows (for rules that fail on any row). */
 static bool
@@ -76,7 +76,7 @@ may_have_rows(MoLintState *st, MoStmtResult *res, MoRelInfo *rel)
 {
 	MoSizeClass cls = mo_size_class(st, rel);
 
-	if (cls == MO_SIZE_NEW || cls == MO_SIZE_EMPTY)
+	if (cls == MO_SIZE_NEW || cls == MO_SIZE_EMPTY || cls == MO_SIZE_FOREIGN)
 	{
 		mo_note(res, "%s.", mo_size_words(st, rel));
 		return false;
@@ -128,21 +128,6 @@ static char *
 type_text(MoStmtResult *res, TypeName *t)
 {
 	return mo_source_span(res, t->location, true);
-}
-
-Constraint *
-mo_find_constraint(List *constraints, ConstrType type)
-{
-	ListCell   *lc;
-
-	foreach(lc, constraints)
-	{
-		Constraint *c = lfirst(lc);
-
-		if (IsA(c, Constraint) && c->contype == type)
-			return c;
-	}
-	return NULL;
 }
 
 /* A raw expression that is the NULL constant (DEFAULT NULL). */
@@ -202,7 +187,9 @@ remember_constraint(MoLintState *st, const char *relname, Constraint *c,
 	ic->conname = c->conname ? pstrdup(c->conname) : NULL;
 	if (c->contype == CONSTR_CHECK)
 		ic->notnull_col = notnull_check_column(c->raw_expr);
-	ic->valid = valid;
+	else if (c->contype == CONSTR_NOTNULL && c->keys != NIL)
+		ic->notnull_col = strVal(linitial(c->keys));
+	ic->valid = valid && MO_CONSTRAINT_ENFORCED(c);
 	ic->in_block = st->in_block;
 	st->constraints = lappend(st->constraints, ic);
 }
@@ -223,35 +210,6 @@ input_proves_notnull(MoLintState *st, const char *relname, const char *col)
 	return false;
 }
 
-char *
-mo_constraint_name(const char *relname, const char *col, const char *suffix)
-{
-	char	   *name = psprintf("%s_%s_%s", relname, col, suffix);
-
-	if (strlen(name) >= NAMEDATALEN)
-		name[NAMEDATALEN - 1] = '\0';
-	return name;
-}
-
-/* A list of String column names, quoted and comma separated, or "...". */
-char *
-mo_name_list(List *names)
-{
-	StringInfoData buf;
-	ListCell   *lc;
-
-	if (names == NIL)
-		return pstrdup("...");
-	initStringInfo(&buf);
-	foreach(lc, names)
-	{
-		if (buf.len > 0)
-			appendStringInfoString(&buf, ", ");
-		appendStringInfoString(&buf, quote_identifier(strVal(lfirst(lc))));
-	}
-	return buf.data;
-}
-
 /*
  * ---------------------------------------------------------------------
  * Column definitions: style rules shared by CREATE TABLE, ADD COLUMN and
@@ -265,36 +223,36 @@ column_type_style(MoStmtResult *res, const char *col, TypeName *t,
 	if (t == NULL)
 		return;
 	if (type_is(t, "bpchar"))
-		mo_add_finding(res, MO_RISK_REVIEW, "char_column",
+		mo_add_finding(res, MO_RISK_ADVICE, "char_column",
 					   psprintf("Column %s is char(n): values are blank-padded to the length, comparisons ignore trailing spaces, and it is no faster than text.",
 								QI(col)),
 					   psprintf("Declare %s as text (or varchar), with CHECK (char_length(%s) <= n) if a limit is needed.",
 								QI(col), QI(col)));
 	if (type_is(t, "varchar") && t->typmods != NIL)
-		mo_add_finding(res, MO_RISK_REVIEW, "varchar_length",
+		mo_add_finding(res, MO_RISK_ADVICE, "varchar_length",
 					   psprintf("Column %s is varchar(n): raising the limit later is cheap, but lowering it or adding one rewrites the table under an AccessExclusiveLock.",
 								QI(col)),
 					   psprintf("Declare %s as text with a CHECK (char_length(%s) <= n) constraint, which can later be replaced with NOT VALID + VALIDATE without a rewrite.",
 								QI(col), QI(col)));
 	if (type_is(t, "timestamp"))
-		mo_add_finding(res, MO_RISK_REVIEW, "timestamp_without_time_zone",
+		mo_add_finding(res, MO_RISK_ADVICE, "timestamp_without_time_zone",
 					   psprintf("Column %s is timestamp without time zone: values carry no offset, so they change meaning with the writer's TimeZone.",
 								QI(col)),
 					   psprintf("Declare %s as timestamptz (timestamp with time zone).",
 								QI(col)));
 	if (type_is(t, "json"))
-		mo_add_finding(res, MO_RISK_REVIEW, "json_column",
+		mo_add_finding(res, MO_RISK_ADVICE, "json_column",
 					   psprintf("Column %s is json: it has no equality operator (SELECT DISTINCT, UNION and GROUP BY on it fail) and is reparsed on every access.",
 								QI(col)),
 					   psprintf("Declare %s as jsonb.", QI(col)));
 	if (type_is_serial(t))
-		mo_add_finding(res, MO_RISK_REVIEW, "serial_column",
+		mo_add_finding(res, MO_RISK_ADVICE, "serial_column",
 					   psprintf("Column %s is %s: the sequence is a separate object with its own owner and grants, and serial is not SQL standard.",
 								QI(col), type_last(t)),
 					   psprintf("Declare %s bigint GENERATED BY DEFAULT AS IDENTITY.",
 								QI(col)));
 	if (is_key && type_is_small_int(t))
-		mo_add_finding(res, MO_RISK_REVIEW, "int_key",
+		mo_add_finding(res, MO_RISK_ADVICE, "int_key",
 					   psprintf("Key column %s is %s: it overflows after 2^31 (or 2^15) values, and widening it later rewrites the table and every referencing table.",
 								QI(col), type_last(t)),
 					   psprintf("Declare %s as bigint (bigint GENERATED BY DEFAULT AS IDENTITY for a surrogate key).",
@@ -351,7 +309,7 @@ lint_fk_index(MoLintState *st, MoStmtResult *res, MoRelInfo *rel,
 				appendStringInfoString(&cols, ", ");
 			appendStringInfoString(&cols, QI(strVal(lfirst(lc))));
 		}
-		mo_add_finding(res, MO_RISK_REVIEW, "foreign_key_without_index",
+		mo_add_finding(res, MO_RISK_ADVICE, "foreign_key_without_index",
 					   psprintf("No index on %s leads with the foreign key columns (%s): every DELETE or key UPDATE on %s scans %s, under a lock.",
 								rel->display, cols.data,
 								mo_rv_display(c->pktable), rel->display),
@@ -378,6 +336,11 @@ lint_add_constraint(MoLintState *st, MoStmtResult *res, MoRelInfo *rel,
 				cname = c->conname ? c->conname :
 					mo_constraint_name(rel->relname, nn ? nn : (column ? column : "check"), "check");
 				remember_constraint(st, rel->relname, c, !c->skip_validation);
+				if (!MO_CONSTRAINT_ENFORCED(c))
+				{
+					mo_note(res, "CHECK ... NOT ENFORCED is catalog-only: no row is ever checked.");
+					break;
+				}
 				if (c->skip_validation)
 				{
 					mo_note(res, "CHECK ... NOT VALID is catalog-only: existing rows are not checked.");
@@ -405,6 +368,11 @@ lint_add_constraint(MoLintState *st, MoStmtResult *res, MoRelInfo *rel,
 									(column ? column : "ref"), "fkey");
 				remember_constraint(st, rel->relname, c, !c->skip_validation);
 				lint_fk_index(st, res, rel, c);
+				if (!MO_CONSTRAINT_ENFORCED(c))
+				{
+					mo_note(res, "FOREIGN KEY ... NOT ENFORCED is catalog-only: no row is ever checked.");
+					break;
+				}
 				if (c->skip_validation)
 				{
 					mo_note(res, "FOREIGN KEY ... NOT VALID checks only new rows: no scan.");
@@ -474,6 +442,24 @@ lint_add_constraint(MoLintState *st, MoStmtResult *res, MoRelInfo *rel,
 			}
 			break;
 
+		case CONSTR_NOTNULL:
+
+			/*
+			 * ADD CONSTRAINT name NOT NULL col (PostgreSQL 18): with NOT
+			 * VALID catalog-only, as CHECK; otherwise the scan of SET NOT
+			 * NULL, with the same proofs that skip it.
+			 */
+			remember_constraint(st, rel->relname, c, !c->skip_validation);
+			if (c->keys == NIL)
+				break;
+			if (c->skip_validation)
+			{
+				mo_note(res, "NOT NULL ... NOT VALID is catalog-only: existing rows are not checked.");
+				break;
+			}
+			lint_set_not_null(st, res, rel, strVal(linitial(c->keys)));
+			break;
+
 		case CONSTR_EXCLUSION:
 			res->scans = true;
 			if (mo_size_gate(st, res, rel))
@@ -508,6 +494,8 @@ lint_add_column(MoLintState *st, MoStmtResult *res, MoRelInfo *rel,
 	column_type_style(res, col, cd->typeName,
 					  serial || ident ||
 					  mo_find_constraint(cd->constraints, CONSTR_PRIMARY));
+	if (!serial)
+		mo_require_type(st, cd->typeName);
 
 	if (rel->is_new)
 	{
@@ -515,8 +503,13 @@ lint_add_column(MoLintState *st, MoStmtResult *res, MoRelInfo *rel,
 		return;
 	}
 
+	mo_remember_new(st, 'c', rel->relname, col);
+
 	/* What makes ADD COLUMN rewrite the table. */
-	if (gen)
+	if (gen && MO_GENERATED_VIRTUAL(gen))
+		mo_note(res, "%s is a virtual generated column: computed when read, so adding it rewrites nothing.",
+				QI(col));
+	else if (gen)
 	{
 		res->rewrites = true;
 		if (mo_size_gate(st, res, rel))
@@ -601,8 +594,15 @@ lint_add_column(MoLintState *st, MoStmtResult *res, MoRelInfo *rel,
 		{
 			if (c->fk_attrs == NIL)
 				c->fk_attrs = list_make1(makeString(pstrdup(col)));
-			/* validated only when the new column gets non-NULL values */
-			lint_add_constraint(st, res, rel, c, has_default ? NULL : col);
+
+			/*
+			 * The server skips the validation only when the column has no
+			 * default clause at all: an explicit DEFAULT NULL, serial and
+			 * generated columns set one (transformAlterTableStmt), and then
+			 * every row is checked.
+			 */
+			lint_add_constraint(st, res, rel, c,
+								(def || serial || gen) ? NULL : col);
 		}
 	}
 }
@@ -757,8 +757,8 @@ lint_alter_type(MoLintState *st, MoStmtResult *res, MoRelInfo *rel,
 	}
 }
 
-void
-mo_lint_alter_table(MoLintState *st, MoStmtResult *res, AlterTableStmt *stmt)
+static void
+lint_alter_table(MoLintState *st, MoStmtResult *res, AlterTableStmt *stmt)
 {
 	MoRelInfo  *rel = mo_relinfo(st, stmt->relation);
 	const char *q = rel->display;
@@ -798,12 +798,15 @@ mo_lint_alter_table(MoLintState *st, MoStmtResult *res, AlterTableStmt *stmt)
 					lint_add_column(st, res, rel, (ColumnDef *) cmd->def);
 				break;
 			case AT_ColumnDefault:
+				mo_require_column(st, rel, cmd->name);
 				mo_note(res, "SET/DROP DEFAULT is catalog-only.");
 				break;
 			case AT_SetNotNull:
+				mo_require_column(st, rel, cmd->name);
 				lint_set_not_null(st, res, rel, cmd->name);
 				break;
 			case AT_DropNotNull:
+				mo_require_column(st, rel, cmd->name);
 				if (rel->is_new)
 					break;
 				mo_add_finding(res, MO_RISK_REVIEW, "drop_not_null",
@@ -813,6 +816,7 @@ mo_lint_alter_table(MoLintState *st, MoStmtResult *res, AlterTableStmt *stmt)
 										QI(cmd->name)));
 				break;
 			case AT_AlterColumnType:
+				mo_require_column(st, rel, cmd->name);
 				if (IsA(cmd->def, ColumnDef))
 					lint_alter_type(st, res, rel, cmd->name,
 									(ColumnDef *) cmd->def);
@@ -820,6 +824,14 @@ mo_lint_alter_table(MoLintState *st, MoStmtResult *res, AlterTableStmt *stmt)
 			case AT_DropColumn:
 				if (rel->is_new)
 					break;
+				if (mo_column_missing(st, rel, cmd->name))
+				{
+					if (!cmd->missing_ok)
+						mo_require_column(st, rel, cmd->name);
+					mo_note(res, "%s has no column %s: nothing to drop.",
+							q, QI(cmd->name));
+					break;
+				}
 				mo_add_finding(res, MO_RISK_REVIEW, "drop_column",
 							   psprintf("DROP COLUMN %s is quick (the column is only marked dropped) but irreversible, and every query of the running application that names it fails.",
 										QI(cmd->name)),
@@ -940,8 +952,8 @@ mo_lint_alter_table(MoLintState *st, MoStmtResult *res, AlterTableStmt *stmt)
  * ---------------------------------------------------------------------
  */
 
-void
-mo_lint_create_table(MoLintState *st, MoStmtResult *res, CreateStmt *stmt)
+static void
+lint_create_table(MoLintState *st, MoStmtResult *res, CreateStmt *stmt)
 {
 	ListCell   *lc;
 	List	   *seen = NIL;
@@ -967,6 +979,8 @@ mo_lint_create_table(MoLintState *st, MoStmtResult *res, CreateStmt *stmt)
 			seen = lappend(seen, cd->colname);
 			column_type_style(res, cd->colname, cd->typeName,
 							  column_is_key(cd, stmt->tableElts));
+			if (!type_is_serial(cd->typeName))
+				mo_require_type(st, cd->typeName);
 			if (fk && fk->pktable)
 				mo_take_lock(res, ShareRowExclusiveLock,
 							 mo_relinfo(st, fk->pktable));
@@ -991,3 +1005,25 @@ mo_lint_create_table(MoLintState *st, MoStmtResult *res, CreateStmt *stmt)
 		mo_note(res, "New table: no existing relation is locked.");
 }
 
+/* mo_rules_table - ALTER TABLE and CREATE TABLE. */
+void
+mo_rules_table(MoLintState *st, MoStmtResult *res, Node *stmt)
+{
+	switch (nodeTag(stmt))
+	{
+		case T_AlterTableStmt:
+			lint_alter_table(st, res, (AlterTableStmt *) stmt);
+			break;
+		case T_CreateStmt:
+			{
+				CreateStmt *cs = (CreateStmt *) stmt;
+
+				lint_create_table(st, res, cs);
+				mo_remember_new(st, 'r', cs->relation->schemaname,
+								cs->relation->relname);
+			}
+			break;
+		default:
+			break;
+	}
+}

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
- * lint_catalog.c
- *	  What the catalogs say about the objects a linted statement names: a
+ * catalog.c
+ *	  Layer 2 of the linter (above split.c and state.c, below the rules):
+ *	  what the catalogs say about the objects a linted statement names: a
  *	  relation's size, whether it was created earlier in the same input, the
  *	  volatility of a column default, whether a valid CHECK already proves a
  *	  column NOT NULL, and whether a column type change rewrites the table.
@@ -59,7 +60,7 @@
 #include "utils/typcache.h"
 
 #include "moltres_ops.h"
-#include "lint.h"
+#include "lint_catalog.h"
 
 /* A function created earlier in the input, with its declared volatility. */
 typedef struct MoInputFunction
@@ -68,48 +69,77 @@ typedef struct MoInputFunction
 	char		volatility;
 } MoInputFunction;
 
-/* The name as written, quoted for display in messages and hints. */
-char *
-mo_rv_display(RangeVar *rv)
-{
-	if (rv->schemaname)
-		return quote_qualified_identifier(rv->schemaname, rv->relname);
-	return pstrdup(quote_identifier(rv->relname));
-}
-
+/*
+ * Whether a rule whose cost grows with the table applies; when it does
+ * not, say why in the statement's notes.
+ */
 bool
-mo_is_new(MoLintState *st, char kind, const char *schema, const char *name)
+mo_size_gate(MoLintState *st, MoStmtResult *res, MoRelInfo *rel)
 {
-	ListCell   *lc;
+	MoSizeClass cls = mo_size_class(st, rel);
 
-	if (name == NULL)
-		return false;
-	foreach(lc, st->new_objects)
+	if (cls == MO_SIZE_LARGE || cls == MO_SIZE_UNKNOWN)
 	{
-		MoNewObject *o = lfirst(lc);
-
-		if (o->kind != kind || strcmp(o->name, name) != 0)
-			continue;
-		if (schema && o->schema && strcmp(schema, o->schema) != 0)
-			continue;
+		res->long_running = true;
 		return true;
 	}
+	if (cls == MO_SIZE_FOREIGN)
+	{
+		res->rewrites = false;
+		res->scans = false;
+	}
+	mo_note(res, "%s.", mo_size_words(st, rel));
 	return false;
 }
 
-void
-mo_remember_new(MoLintState *st, char kind, const char *schema,
-				const char *name)
+/*
+ * mo_column_missing - whether an existing relation lacks a column that no
+ * earlier statement of the input adds; mo_require_column raises the
+ * server's error for it: the statement would fail, and lint says so in an
+ * error row.
+ */
+bool
+mo_column_missing(MoLintState *st, MoRelInfo *rel, const char *col)
 {
-	MoNewObject *o;
+	if (col == NULL || rel == NULL || rel->is_new || !OidIsValid(rel->relid))
+		return false;
+	if (mo_is_new(st, 'c', rel->relname, col))
+		return false;
+	return get_attnum(rel->relid, col) == InvalidAttrNumber;
+}
 
-	if (name == NULL || mo_is_new(st, kind, schema, name))
+void
+mo_require_column(MoLintState *st, MoRelInfo *rel, const char *col)
+{
+	if (mo_column_missing(st, rel, col))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist",
+						col, rel->relname)));
+}
+
+/*
+ * mo_require_type - raise the server's error when a column's type does not
+ * exist, unless the input may have created it (a type or table of that
+ * name earlier in the input, or any CREATE EXTENSION).  %TYPE is
+ * resolved by the server at run time; callers leave out the serial
+ * pseudo-types, which are no types.
+ */
+void
+mo_require_type(MoLintState *st, TypeName *type)
+{
+	const char *name;
+	const char *schema;
+
+	if (type == NULL || type->names == NIL || type->pct_type ||
+		st->extension_created)
 		return;
-	o = palloc(sizeof(MoNewObject));
-	o->kind = kind;
-	o->schema = schema ? pstrdup(schema) : NULL;
-	o->name = pstrdup(name);
-	st->new_objects = lappend(st->new_objects, o);
+	name = strVal(llast(type->names));
+	schema = list_length(type->names) > 1 ?
+		strVal(list_nth(type->names, list_length(type->names) - 2)) : NULL;
+	if (mo_is_new(st, 't', schema, name) || mo_is_new(st, 'r', schema, name))
+		return;
+	(void) typenameTypeId(NULL, type);
 }
 
 /*
@@ -223,6 +253,41 @@ rel_size(Oid relid, int depth, bool *known, bool *empty, double *rows)
 	}
 }
 
+/*
+ * Whether the current transaction created a relation.  Its pg_class row's
+ * xmin being ours is only a first filter (any ALTER of the table updates
+ * that row too); the relcache knows: rd_createSubid.  A relation that we
+ * created we hold locked, so the conditional lock is granted at once;
+ * when it is not, someone else holds the relation, and it is not new.
+ */
+static bool
+created_in_this_xact(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	bool		mine = false;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	mine = TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tup->t_data));
+	ReleaseSysCache(tup);
+	if (!mine)
+		return false;
+
+	mine = false;
+	if (ConditionalLockRelationOid(relid, AccessShareLock))
+	{
+		Relation	rel = try_relation_open(relid, NoLock);
+
+		if (rel != NULL)
+		{
+			mine = (rel->rd_createSubid != InvalidSubTransactionId);
+			relation_close(rel, NoLock);
+		}
+		UnlockRelationOid(relid, AccessShareLock);
+	}
+	return mine;
+}
+
 MoRelInfo *
 mo_relinfo(MoLintState *st, RangeVar *rv)
 {
@@ -241,6 +306,20 @@ mo_relinfo(MoLintState *st, RangeVar *rv)
 	if (!OidIsValid(ri->relid))
 		return ri;
 	ri->relkind = get_rel_relkind(ri->relid);
+
+	/*
+	 * A relation created by the current transaction (the guard judges each
+	 * statement alone, after the ones before it ran): no other session can
+	 * see it yet, so nothing waits on its locks and nothing else uses it.
+	 */
+	if (created_in_this_xact(ri->relid))
+	{
+		ri->is_new = true;
+		ri->new_in_xact = true;
+		ri->size_known = true;
+		ri->empty = true;
+		return ri;
+	}
 	rel_size(ri->relid, 0, &ri->size_known, &ri->empty, &ri->rows);
 	return ri;
 }
@@ -250,6 +329,8 @@ mo_size_class(MoLintState *st, MoRelInfo *rel)
 {
 	if (rel->is_new)
 		return MO_SIZE_NEW;
+	if (rel->relkind == RELKIND_FOREIGN_TABLE)
+		return MO_SIZE_FOREIGN;
 	if (!OidIsValid(rel->relid) || !rel->size_known)
 		return MO_SIZE_UNKNOWN;
 	if (rel->empty || rel->rows < 1)
@@ -266,7 +347,11 @@ mo_size_words(MoLintState *st, MoRelInfo *rel)
 	switch (mo_size_class(st, rel))
 	{
 		case MO_SIZE_NEW:
-			return psprintf("%s is created earlier in this input, so no one uses it yet",
+			return psprintf("%s is created earlier in this %s, so no one uses it yet",
+							rel->display,
+							rel->new_in_xact ? "transaction" : "input");
+		case MO_SIZE_FOREIGN:
+			return psprintf("%s is a foreign table: its rows live on the remote server, and nothing is rewritten or scanned here",
 							rel->display);
 		case MO_SIZE_EMPTY:
 			return psprintf("%s is empty", rel->display);
@@ -432,6 +517,7 @@ typedef struct DefaultCheck
 {
 	Node	   *raw_default;
 	TypeName   *type;
+	bool		analysed;		/* transformed: an error after is the server's */
 	bool		result;
 	char	   *reason;
 } DefaultCheck;
@@ -454,6 +540,7 @@ default_check(void *arg)
 		Node	   *coerced;
 
 		typenameTypeIdAndMod(pstate, dc->type, &typid, &typmod);
+		dc->analysed = true;	/* a literal of the wrong type fails below */
 		coerced = coerce_to_target_type(pstate, expr, exprType(expr),
 										typid, typmod,
 										COERCION_ASSIGNMENT,
@@ -461,10 +548,22 @@ default_check(void *arg)
 		if (coerced)
 			expr = coerced;
 	}
+	dc->analysed = true;
 	if (find_volatile_walker(expr, &fv))
 	{
 		dc->result = true;
 		dc->reason = psprintf("%s() is volatile", get_func_name(fv.funcid));
+	}
+	else
+	{
+		/*
+		 * ADD COLUMN evaluates a non-volatile default once, at once (the
+		 * value stored in the catalog), through the planner's constant
+		 * folding: fold it the same way, so that a default that fails
+		 * (DEFAULT 1/0) fails here too.  Only immutable functions are
+		 * called, as the server calls them.
+		 */
+		(void) eval_const_expressions(NULL, expr);
 	}
 	free_parsestate(pstate);
 }
@@ -473,18 +572,26 @@ default_check(void *arg)
  * mo_default_is_volatile - whether ADD COLUMN ... DEFAULT raw_default
  * rewrites the table.  The default is transformed and coerced to the
  * column type as ALTER TABLE does (so overloading, casts and nextval()
- * behind serial resolve exactly), in a nested subtransaction; functions
- * are resolved, never called.  A volatile result means every row gets its
- * own value: a rewrite.
+ * behind serial resolve exactly), in a nested subtransaction; only the
+ * immutable calls that the server folds when it stores a non-volatile
+ * default are evaluated, and an error there is re-thrown as the statement's
+ * own.  A volatile result means every row gets its own value: a rewrite.
  */
 bool
 mo_default_is_volatile(MoLintState *st, Node *raw_default, TypeName *type,
 					   char **why)
 {
-	DefaultCheck dc = {raw_default, type, false, NULL};
+	DefaultCheck dc = {raw_default, type, false, false, NULL};
+	ErrorData  *failure;
 
-	/* The analysis fails on objects created earlier in the same input. */
-	if (mo_lint_guarded(default_check, &dc, MO_GUARD_RETHROW_TOO_COMPLEX) != NULL)
+	/*
+	 * The analysis fails on objects created earlier in the same input; an
+	 * error once the default is analysed is the statement's own error.
+	 */
+	failure = mo_lint_guarded(default_check, &dc, MO_GUARD_RETHROW_TOO_COMPLEX);
+	if (failure != NULL && dc.analysed)
+		ReThrowError(failure);
+	if (failure != NULL)
 	{
 		dc.reason = NULL;
 		dc.result = raw_default_is_volatile(st, raw_default, &dc.reason);
@@ -569,7 +676,10 @@ mo_type_has_domain_constraints(TypeName *type)
 	return DomainHasConstraints(typid);
 }
 
-/* Rows of pg_depend that reference a column, by the referencing catalog. */
+/*
+ * Whether a column has dependents in a catalog: rewrite rules (views), or
+ * valid CHECK constraints.
+ */
 static bool
 column_has_dependent(Oid relid, AttrNumber attnum, Oid classid)
 {
@@ -603,7 +713,12 @@ column_has_dependent(Oid relid, AttrNumber attnum, Oid classid)
 			{
 				Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(ctup);
 
-				if (con->contype == CONSTRAINT_CHECK)
+				/*
+				 * ALTER COLUMN TYPE re-adds a NOT VALID constraint NOT VALID
+				 * (its definition says so), so only valid ones are
+				 * re-checked.
+				 */
+				if (con->contype == CONSTRAINT_CHECK && con->convalidated)
 					found = true;
 				ReleaseSysCache(ctup);
 			}

@@ -1,15 +1,16 @@
 /*-------------------------------------------------------------------------
  *
- * lint_rules.c
- *	  The DDL risk rules for every statement kind but ALTER TABLE and
- *	  CREATE TABLE (lint_alter.c): indexes, drops, renames, TRUNCATE,
- *	  VACUUM FULL, CLUSTER, LOCK, REINDEX, DML, enums, domains, settings;
- *	  the rules about the input's transactions and timeouts; and the
- *	  dispatch over statement kinds.  docs/lint-rules.md documents every
+ * rules_objects.c
+ *	  Layer 3 of the linter (rules, above catalog.c): the rules for schema
+ *	  objects other than tables and columns (rules_table.c) -- indexes,
+ *	  drops, renames and moves, views, sequences, schemas, enums, domains,
+ *	  functions, triggers, policies, rules, comments, statistics -- and for
+ *	  maintenance: TRUNCATE, VACUUM FULL, CLUSTER, REINDEX, REFRESH
+ *	  MATERIALIZED VIEW, LOCK TABLE.  docs/lint-rules.md documents every
  *	  rule named here; keep the two in step.
  *
- *	  Runs inside lint.c's per-statement subtransaction, except
- *	  mo_lint_transaction_rules and mo_lint_after_statement.
+ *	  Runs inside lint.c's per-statement subtransaction.  Entry point:
+ *	  mo_rules_objects.
  *
  *-------------------------------------------------------------------------
  */
@@ -31,9 +32,7 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
-#include "moltres_ops.h"
-#include "lint.h"
-
+#include "lint_rules.h"
 #define QI(s) quote_identifier(s)
 
 /* The key columns of CREATE INDEX as written, for hints. */
@@ -74,7 +73,7 @@ lint_create_index(MoLintState *st, MoStmtResult *res, IndexStmt *stmt)
 	res->scans = true;
 
 	if (!stmt->unique && !stmt->primary && ncols > 3)
-		mo_add_finding(res, MO_RISK_REVIEW, "index_many_columns",
+		mo_add_finding(res, MO_RISK_ADVICE, "index_many_columns",
 					   psprintf("A non-unique index on %d columns is large and rarely used beyond its first columns.",
 								ncols),
 					   pstrdup("Index the two or three most selective leading columns only, or use INCLUDE (...) for columns needed by index-only scans."));
@@ -89,7 +88,7 @@ lint_create_index(MoLintState *st, MoStmtResult *res, IndexStmt *stmt)
 						   psprintf("CREATE INDEX %s ON ONLY %s (%s); then for each partition: CREATE INDEX CONCURRENTLY IF NOT EXISTS <part_idx> ON <partition> (%s); ALTER INDEX %s ATTACH PARTITION <part_idx>;",
 									iname, q, cols, cols, iname));
 		if (!stmt->if_not_exists)
-			mo_add_finding(res, MO_RISK_REVIEW, "not_idempotent",
+			mo_add_finding(res, MO_RISK_ADVICE, "not_idempotent",
 						   pstrdup("A CREATE INDEX CONCURRENTLY that fails or is cancelled leaves an INVALID index behind, and running the migration again then fails with \"already exists\"."),
 						   psprintf("CREATE %sINDEX CONCURRENTLY IF NOT EXISTS %s ON %s (%s); and before a retry drop an invalid leftover: DROP INDEX CONCURRENTLY IF EXISTS %s;",
 									stmt->unique ? "UNIQUE " : "", iname, q, cols, iname));
@@ -127,10 +126,33 @@ lint_drop(MoLintState *st, MoStmtResult *res, DropStmt *stmt)
 					break;
 				rv = makeRangeVarFromNameList((List *) obj);
 				rel = mo_relinfo(st, rv);
+
+				/*
+				 * Not in this catalog: here IF EXISTS makes it a no-op (so
+				 * the guard, which judges the server it runs on, lets it
+				 * pass), but lint() may be judging another database than
+				 * the one the migration will drop a table in.
+				 */
+				if (!rel->is_new && !OidIsValid(rel->relid) && stmt->missing_ok)
+				{
+					mo_add_finding(res, MO_RISK_REVIEW, "drop_table",
+								   psprintf("%s is not in this database's catalog, so here DROP ... IF EXISTS does nothing; where it exists, it destroys its data irreversibly.",
+											rel->display),
+								   psprintf("Check that %s is gone (or unused and backed up) in every database this migration runs in.",
+											rel->display));
+					break;
+				}
 				mo_take_lock(res, AccessExclusiveLock, rel);
 				if (rel->is_new)
 				{
 					mo_note(res, "%s.", mo_size_words(st, rel));
+					break;
+				}
+				if (rel->relkind == RELKIND_FOREIGN_TABLE)
+				{
+					/* like a view: queries that use it fail, nothing is lost */
+					mo_note(res, "%s is a foreign table: dropping it removes only the local definition; its rows stay on the remote server.",
+							rel->display);
 					break;
 				}
 				mo_add_finding(res, MO_RISK_DANGEROUS, "drop_table",
@@ -168,11 +190,16 @@ lint_drop(MoLintState *st, MoStmtResult *res, DropStmt *stmt)
 					}
 					mo_take_lock(res, stmt->concurrent ? ShareUpdateExclusiveLock :
 								 AccessExclusiveLock, tab);
+					if (tab && tab->is_new)
+					{
+						mo_note(res, "%s.", mo_size_words(st, tab));
+						break;
+					}
 				}
 				if (stmt->concurrent)
 				{
 					if (!stmt->missing_ok)
-						mo_add_finding(res, MO_RISK_REVIEW, "not_idempotent",
+						mo_add_finding(res, MO_RISK_ADVICE, "not_idempotent",
 									   pstrdup("A DROP INDEX CONCURRENTLY that is interrupted can leave the index INVALID but present; without IF EXISTS a retry of a half-done migration fails."),
 									   psprintf("DROP INDEX CONCURRENTLY IF EXISTS %s;",
 												mo_rv_display(rv)));
@@ -247,6 +274,8 @@ lint_rename(MoLintState *st, MoStmtResult *res, RenameStmt *stmt)
 			mo_take_lock(res, AccessExclusiveLock, rel);
 			if (rel == NULL || rel->is_new)
 				break;
+			mo_require_column(st, rel, stmt->subname);
+			mo_remember_new(st, 'c', rel->relname, stmt->newname);
 			mo_add_finding(res, MO_RISK_DANGEROUS, "rename_column",
 						   psprintf("Renaming column %s of %s to %s breaks every query of the running application that names the old column.",
 									QI(stmt->subname), rel->display, QI(stmt->newname)),
@@ -482,47 +511,6 @@ lint_reindex(MoLintState *st, MoStmtResult *res, ReindexStmt *stmt)
 							(stmt->name ? QI(stmt->name) : "")));
 }
 
-static void
-lint_dml(MoLintState *st, MoStmtResult *res, RangeVar *rv, Node *where,
-		 bool update)
-{
-	MoRelInfo  *rel = mo_relinfo(st, rv);
-
-	mo_take_lock(res, RowExclusiveLock, rel);
-	if (where != NULL || rel->is_new)
-		return;
-	if (mo_size_class(st, rel) != MO_SIZE_LARGE &&
-		mo_size_class(st, rel) != MO_SIZE_UNKNOWN)
-	{
-		mo_note(res, "%s.", mo_size_words(st, rel));
-		return;
-	}
-	mo_add_finding(res, MO_RISK_REVIEW, "dml_without_where",
-				   psprintf("%s without WHERE touches every row of %s in one transaction: it locks all of them until commit, bloats the table and its indexes, and may stall replicas: %s.",
-							update ? "UPDATE" : "DELETE", rel->display,
-							mo_size_words(st, rel)),
-				   update ?
-				   psprintf("Batch by key, one transaction per batch: UPDATE %s SET ... WHERE <key> >= $1 AND <key> < $1 + 10000; looping over the key range (pause between batches), outside the DDL transaction.",
-							rel->display) :
-				   psprintf("Batch by key, one transaction per batch: DELETE FROM %s WHERE <key> IN (SELECT <key> FROM %s LIMIT 10000); repeated until no row is left; or TRUNCATE if the whole table may go at once.",
-							rel->display, rel->display));
-}
-
-static void
-lint_select_locks(MoLintState *st, MoStmtResult *res, SelectStmt *stmt)
-{
-	if (stmt == NULL)
-		return;
-	if (stmt->op != SETOP_NONE)
-	{
-		lint_select_locks(st, res, stmt->larg);
-		lint_select_locks(st, res, stmt->rarg);
-		return;
-	}
-	if (stmt->fromClause != NIL)
-		mo_take_lock(res, stmt->lockingClause ? RowShareLock : AccessShareLock,
-					 NULL);
-}
 
 static void
 lint_alter_enum(MoLintState *st, MoStmtResult *res, AlterEnumStmt *stmt)
@@ -611,175 +599,21 @@ lint_refresh(MoLintState *st, MoStmtResult *res, RefreshMatViewStmt *stmt)
 								rel->display, rel->display));
 }
 
-/*
- * ---------------------------------------------------------------------
- * Entry points.
- * ---------------------------------------------------------------------
- */
-
-/* mo_lint_prepass - facts about the whole input, before any statement. */
-void
-mo_lint_prepass(MoLintState *st, List *stmts)
+/* A type the input creates, by its possibly qualified name. */
+static void
+remember_type(MoLintState *st, List *names)
 {
-	ListCell   *lc;
-
-	foreach(lc, stmts)
-	{
-		Node	   *n = lfirst(lc);
-
-		if (IsA(n, IndexStmt) && ((IndexStmt *) n)->relation)
-			st->input_indexes = lappend(st->input_indexes, n);
-	}
+	mo_remember_new(st, 't', list_length(names) > 1 ?
+					strVal(list_nth(names, list_length(names) - 2)) : NULL,
+					strVal(llast(names)));
 }
 
-/*
- * mo_lint_transaction_rules - the rules about the shape of the input's
- * transactions, and the session settings it changes; run before the
- * statement's own analysis, outside the subtransaction.
- */
+/* mo_rules_objects - every statement kind the other rules_*.c leave. */
 void
-mo_lint_transaction_rules(MoLintState *st, MoStmtResult *res, Node *stmt)
+mo_rules_objects(MoLintState *st, MoStmtResult *res, Node *stmt)
 {
-	const char *toplevel = mo_lint_toplevel_reason(stmt);
-
-	if (st->in_block && toplevel)
-		mo_add_finding(res, MO_RISK_REVIEW, "in_transaction_block",
-					   psprintf("%s cannot run inside a transaction block, and this one follows the BEGIN of statement %d: the migration fails here.",
-								toplevel, st->block_stmtno),
-					   psprintf("COMMIT; before it, run the %s on its own (most migration tools need a \"no transaction\" marker for it), then BEGIN; again if needed.",
-								toplevel));
-
-	if (st->in_block && st->block_locks != NIL && !IsA(stmt, TransactionStmt))
-	{
-		MoBlockLock *bl = linitial(st->block_locks);
-
-		mo_add_finding(res, MO_RISK_REVIEW, "lock_held_across_statements",
-					   psprintf("Statement %d took an AccessExclusiveLock on %s in this transaction; it is held while this statement runs, so every query on %s waits until COMMIT.",
-								bl->stmtno, quote_identifier(bl->relname),
-								quote_identifier(bl->relname)),
-					   psprintf("COMMIT; right after statement %d, and run this one in its own transaction.",
-								bl->stmtno));
-	}
-
-	if (IsA(stmt, TransactionStmt))
-	{
-		TransactionStmt *ts = (TransactionStmt *) stmt;
-
-		switch (ts->kind)
-		{
-			case TRANS_STMT_BEGIN:
-			case TRANS_STMT_START:
-				if (st->in_block)
-					mo_add_finding(res, MO_RISK_REVIEW, "transaction_nesting",
-								   psprintf("BEGIN inside the transaction opened by statement %d: PostgreSQL has no nested transactions, it only warns, and the inner COMMIT commits everything.",
-											st->block_stmtno),
-								   pstrdup("Remove the inner BEGIN (use SAVEPOINT name; ... RELEASE SAVEPOINT name; for a nested unit)."));
-				else
-				{
-					st->in_block = true;
-					st->block_stmtno = res->stmtno;
-					st->block_locks = NIL;
-				}
-				break;
-			case TRANS_STMT_COMMIT:
-			case TRANS_STMT_ROLLBACK:
-			case TRANS_STMT_PREPARE:
-				if (!st->in_block)
-					mo_add_finding(res, MO_RISK_REVIEW, "transaction_nesting",
-								   psprintf("%s without a BEGIN in this input: it does nothing here (only a warning), or ends a transaction that the migration tool opened.",
-											ts->kind == TRANS_STMT_ROLLBACK ? "ROLLBACK" : "COMMIT"),
-								   pstrdup("Remove it, or add the matching BEGIN; at the start of the migration."));
-				else
-				{
-					ListCell   *lc;
-
-					st->in_block = false;
-					st->block_locks = NIL;
-					if (st->lock_timeout_local)
-						st->lock_timeout_set = st->session_lock_timeout;
-					if (st->statement_timeout_local)
-						st->statement_timeout_set = st->session_statement_timeout;
-					st->lock_timeout_local = false;
-					st->statement_timeout_local = false;
-					foreach(lc, st->constraints)
-						((MoInputConstraint *) lfirst(lc))->in_block = false;
-				}
-				break;
-			default:
-				break;
-		}
-	}
-	else if (IsA(stmt, VariableSetStmt))
-	{
-		VariableSetStmt *vs = (VariableSetStmt *) stmt;
-		bool		is_lock;
-
-		if (vs->name == NULL)
-			return;
-		is_lock = strcmp(vs->name, "lock_timeout") == 0;
-		if (is_lock || strcmp(vs->name, "statement_timeout") == 0)
-		{
-			bool		on = false;
-
-			if (vs->kind == VAR_SET_VALUE && vs->args != NIL &&
-				IsA(linitial(vs->args), A_Const))
-			{
-				A_Const    *ac = linitial(vs->args);
-				int			ms = 0;
-
-				if (IsA(&ac->val, Integer))
-					on = intVal(&ac->val) != 0;
-				else if (IsA(&ac->val, String))
-					on = parse_int(strVal(&ac->val), &ms, GUC_UNIT_MS, NULL) &&
-						ms != 0;
-				else
-					on = true;
-			}
-			if (vs->is_local && !st->in_block)
-				return;			/* SET LOCAL outside a block does nothing */
-			if (is_lock)
-			{
-				st->lock_timeout_set = on;
-				if (vs->is_local)
-					st->lock_timeout_local = true;
-				else
-					st->session_lock_timeout = on;
-			}
-			else
-			{
-				st->statement_timeout_set = on;
-				if (vs->is_local)
-					st->statement_timeout_local = true;
-				else
-					st->session_statement_timeout = on;
-			}
-		}
-	}
-}
-
-/*
- * mo_lint_statement - the statement's own analysis: lock, rewrite, scan
- * and the findings of the rules for its kind.
- */
-void
-mo_lint_statement(MoLintState *st, MoStmtResult *res, Node *stmt)
-{
-	check_stack_depth();
-
 	switch (nodeTag(stmt))
 	{
-		case T_AlterTableStmt:
-			mo_lint_alter_table(st, res, (AlterTableStmt *) stmt);
-			break;
-		case T_CreateStmt:
-			{
-				CreateStmt *cs = (CreateStmt *) stmt;
-
-				mo_lint_create_table(st, res, cs);
-				mo_remember_new(st, 'r', cs->relation->schemaname,
-								cs->relation->relname);
-			}
-			break;
 		case T_CreateTableAsStmt:
 			{
 				CreateTableAsStmt *ct = (CreateTableAsStmt *) stmt;
@@ -859,46 +693,27 @@ mo_lint_statement(MoLintState *st, MoStmtResult *res, Node *stmt)
 		case T_ReindexStmt:
 			lint_reindex(st, res, (ReindexStmt *) stmt);
 			break;
-		case T_UpdateStmt:
-			lint_dml(st, res, ((UpdateStmt *) stmt)->relation,
-					 ((UpdateStmt *) stmt)->whereClause, true);
-			break;
-		case T_DeleteStmt:
-			lint_dml(st, res, ((DeleteStmt *) stmt)->relation,
-					 ((DeleteStmt *) stmt)->whereClause, false);
-			break;
-		case T_InsertStmt:
-			mo_take_lock(res, RowExclusiveLock,
-						 mo_relinfo(st, ((InsertStmt *) stmt)->relation));
-			break;
-		case T_MergeStmt:
-			mo_take_lock(res, RowExclusiveLock,
-						 mo_relinfo(st, ((MergeStmt *) stmt)->relation));
-			break;
-		case T_SelectStmt:
-			lint_select_locks(st, res, (SelectStmt *) stmt);
-			break;
-		case T_CopyStmt:
-			{
-				CopyStmt   *cs = (CopyStmt *) stmt;
-
-				if (cs->relation)
-					mo_take_lock(res, cs->is_from ? RowExclusiveLock : AccessShareLock,
-								 mo_relinfo(st, cs->relation));
-			}
-			break;
 		case T_CreateEnumStmt:
 			{
 				CreateEnumStmt *ce = (CreateEnumStmt *) stmt;
 
-				mo_remember_new(st, 't', list_length(ce->typeName) > 1 ?
-								strVal(linitial(ce->typeName)) : NULL,
-								strVal(llast(ce->typeName)));
-				mo_add_finding(res, MO_RISK_REVIEW, "create_enum",
+				remember_type(st, ce->typeName);
+				mo_add_finding(res, MO_RISK_ADVICE, "create_enum",
 							   psprintf("Enum %s: adding a value later cannot be used in the same transaction, values can never be removed, and renaming one breaks readers.",
 										NameListToQuotedString(ce->typeName)),
 							   pstrdup("A lookup table with a foreign key (CREATE TABLE <name>_values (value text PRIMARY KEY); ... REFERENCES <name>_values) or a text column with a CHECK (... IN (...)) constraint, which NOT VALID + VALIDATE can change online."));
 			}
+			break;
+		case T_CompositeTypeStmt:
+			mo_remember_new(st, 't', ((CompositeTypeStmt *) stmt)->typevar->schemaname,
+							((CompositeTypeStmt *) stmt)->typevar->relname);
+			break;
+		case T_CreateRangeStmt:
+			remember_type(st, ((CreateRangeStmt *) stmt)->typeName);
+			break;
+		case T_DefineStmt:
+			if (((DefineStmt *) stmt)->kind == OBJECT_TYPE)
+				remember_type(st, ((DefineStmt *) stmt)->defnames);
 			break;
 		case T_AlterEnumStmt:
 			lint_alter_enum(st, res, (AlterEnumStmt *) stmt);
@@ -907,11 +722,9 @@ mo_lint_statement(MoLintState *st, MoStmtResult *res, Node *stmt)
 			{
 				CreateDomainStmt *cd = (CreateDomainStmt *) stmt;
 
-				mo_remember_new(st, 't', list_length(cd->domainname) > 1 ?
-								strVal(linitial(cd->domainname)) : NULL,
-								strVal(llast(cd->domainname)));
+				remember_type(st, cd->domainname);
 				if (mo_find_constraint(cd->constraints, CONSTR_CHECK))
-					mo_add_finding(res, MO_RISK_REVIEW, "create_domain_check",
+					mo_add_finding(res, MO_RISK_ADVICE, "create_domain_check",
 								   psprintf("Domain %s has a CHECK constraint: changing it later re-checks every column of every table that uses the domain under a ShareLock.",
 											NameListToQuotedString(cd->domainname)),
 								   pstrdup("Put the CHECK constraint on the columns instead (ALTER TABLE ... ADD CONSTRAINT ... CHECK (...) NOT VALID; then VALIDATE), which can be changed table by table."));
@@ -919,18 +732,6 @@ mo_lint_statement(MoLintState *st, MoStmtResult *res, Node *stmt)
 			break;
 		case T_AlterDomainStmt:
 			lint_alter_domain(st, res, (AlterDomainStmt *) stmt);
-			break;
-		case T_AlterSystemStmt:
-			mo_add_finding(res, MO_RISK_DANGEROUS, "alter_system",
-						   pstrdup("ALTER SYSTEM changes the configuration of the whole cluster (postgresql.auto.conf), for every database and application, at the next reload or restart."),
-						   pstrdup("Make configuration changes through the server's configuration management, reviewed separately from schema migrations; for one database or role use ALTER DATABASE ... SET / ALTER ROLE ... SET."));
-			break;
-		case T_AlterDatabaseSetStmt:
-		case T_AlterRoleSetStmt:
-			mo_add_finding(res, MO_RISK_REVIEW, "alter_role_set",
-						   psprintf("%s ... SET applies only to sessions that start afterwards: pooled connections keep the old value until they reconnect, so sessions disagree for a while.",
-									IsA(stmt, AlterDatabaseSetStmt) ? "ALTER DATABASE" : "ALTER ROLE"),
-						   pstrdup("Set the value explicitly where it matters (SET LOCAL in the transaction, or in the connection string), and recycle the pool's connections after the change."));
 			break;
 		case T_DropdbStmt:
 			mo_add_finding(res, MO_RISK_DANGEROUS, "drop_database",
@@ -977,41 +778,5 @@ mo_lint_statement(MoLintState *st, MoStmtResult *res, Node *stmt)
 			break;
 		default:
 			break;
-	}
-}
-
-/*
- * mo_lint_after_statement - rules that need the statement's lock and the
- * settings in effect: lock_timeout and statement_timeout, and the locks a
- * BEGIN block accumulates.
- */
-void
-mo_lint_after_statement(MoLintState *st, MoStmtResult *res, Node *stmt)
-{
-	if (res->lock >= ShareLock && res->lock_on_existing &&
-		!st->lock_timeout_set)
-		mo_add_finding(res, MO_RISK_REVIEW, "lock_timeout_missing",
-					   psprintf("No lock_timeout is set: if a long transaction holds a lock on %s, this statement waits for its %s, and every query on the table queues behind it, for as long as it waits.",
-								res->lock_relname ? quote_identifier(res->lock_relname) : "the table",
-								mo_lint_lock_name(res->lock)),
-					   pstrdup("SET lock_timeout = '2s'; before the statement (SET LOCAL inside a transaction), and retry the migration when it times out."));
-
-	if ((res->rewrites || res->scans) && res->long_running &&
-		res->lock >= ShareLock && res->lock_on_existing &&
-		!st->statement_timeout_set)
-		mo_add_finding(res, MO_RISK_REVIEW, "statement_timeout_missing",
-					   pstrdup("No statement_timeout is set: the scan or rewrite under this lock runs for as long as the table needs, with nothing to stop it."),
-					   pstrdup("SET statement_timeout = '5min'; (or a bound that fits your maintenance window) before the statement."));
-
-	if (st->in_block && res->lock == AccessExclusiveLock &&
-		res->lock_on_existing && res->lock_relname &&
-		!IsA(stmt, TransactionStmt))
-	{
-		MoBlockLock *bl = palloc(sizeof(MoBlockLock));
-
-		bl->relname = pstrdup(res->lock_relname);
-		bl->stmtno = res->stmtno;
-		bl->altered = IsA(stmt, AlterTableStmt);
-		st->block_locks = lappend(st->block_locks, bl);
 	}
 }
