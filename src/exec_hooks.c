@@ -335,8 +335,7 @@ mo_ExecutorStart(QueryDesc *queryDesc, int eflags)
 }
 
 static void
-mo_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
-			   bool execute_once)
+mo_ExecutorRun(MO_EXECUTORRUN_PARAMS)
 {
 	MoExecState *st = exec_high > 0 ? exec_find(queryDesc) : NULL;
 	MoSnap		s;
@@ -347,9 +346,9 @@ mo_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 	PG_TRY();
 	{
 		if (prev_ExecutorRun)
-			prev_ExecutorRun(queryDesc, direction, count, execute_once);
+			prev_ExecutorRun(MO_EXECUTORRUN_ARGS);
 		else
-			standard_ExecutorRun(queryDesc, direction, count, execute_once);
+			standard_ExecutorRun(MO_EXECUTORRUN_ARGS);
 	}
 	PG_CATCH();
 	{

@@ -751,7 +751,7 @@ run_statement(const char *sql)
 	PortalStart(portal, NULL, 0, InvalidSnapshot);
 	dest = CreateDestReceiver(DestNone);
 	InitializeQueryCompletion(&qc);
-	(void) PortalRun(portal, FETCH_ALL, true, true, dest, dest, &qc);
+	(void) mo_PortalRun(portal, FETCH_ALL, true, dest, dest, &qc);
 	dest->rDestroy(dest);
 	PortalDrop(portal, false);
 

@@ -29,6 +29,8 @@
 #include "parser/scanner.h"
 #include "utils/builtins.h"
 
+#include "compat.h"
+
 PG_FUNCTION_INFO_V1(moltres_ops_fragment_problem);
 PG_FUNCTION_INFO_V1(moltres_ops_is_plain_update);
 
@@ -109,6 +111,6 @@ moltres_ops_is_plain_update(PG_FUNCTION_ARGS)
 	if (!IsA(stmt, UpdateStmt))
 		PG_RETURN_BOOL(false);
 	upd = (UpdateStmt *) stmt;
-	PG_RETURN_BOOL(upd->fromClause == NIL && upd->returningList == NIL &&
+	PG_RETURN_BOOL(upd->fromClause == NIL && !mo_update_has_returning(upd) &&
 				   upd->withClause == NULL);
 }
