@@ -118,16 +118,6 @@ InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
 #endif
 
 /*
- * JumbleQuery() lost its (unused) query text argument in 17.  Before 16 a
- * utility statement's query id is a hash of its text, not of a jumble.
- */
-#if PG_VERSION_NUM >= 170000
-#define mo_JumbleQuery(query, text) JumbleQuery(query)
-#elif PG_VERSION_NUM >= 160000
-#define mo_JumbleQuery(query, text) JumbleQuery((query), (text))
-#endif
-
-/*
  * 18's constant locations also mark PARAM_EXTERN parameters (extern_param)
  * and squashed lists of constants (squashed: the location is just inside
  * the list's opening bracket and length spans all its elements).  Before,

@@ -470,7 +470,7 @@ utility_query_id(PlannedStmt *pstmt, const char *query)
 	q->utilityStmt = pstmt->utilityStmt;
 	q->stmt_location = location;
 	q->stmt_len = len;
-	(void) mo_JumbleQuery(q, query);
+	(void) JumbleQuery(q);
 	id = q->queryId;
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(jumble_cxt);
