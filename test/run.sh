@@ -155,10 +155,12 @@ lines=()
 passed=0
 failed=0
 for major in $versions; do
+    say "PostgreSQL $major: finding the server (Debian's packages, or a build from Debian's source: about 10 minutes the first time, cached after)"
     if ! bindir=$(mo_pg_bindir "$major" 2>"$work/why-$major"); then
         lines+=("PostgreSQL $major: skipped: $(grep -v '^building ' "$work/why-$major" | head -n 1)")
         continue
     fi
+    cat "$work/why-$major"
     run_version "$major" "$bindir"
     lines+=("$v_name: $v_passed passed, $v_failed failed")
     passed=$((passed + v_passed))
