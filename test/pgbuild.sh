@@ -39,6 +39,10 @@ mo_pg_build() {
         # Someone else may have finished it while we waited for the lock.
         [ -f "$prefix/READY" ] && exit 0
         exec >"$log" 2>&1
+        # Called from `make test`, we inherit the outer make's MAKELEVEL and
+        # MAKEFLAGS; PostgreSQL's build generates its headers only at make
+        # level 0, and must not take the outer command-line variables.
+        unset MAKELEVEL MAKEFLAGS MFLAGS MAKEOVERRIDES
         build="$MO_CACHE/build-$version"
         rm -rf "$build" "$prefix"
         mkdir -p "$build" || exit 1

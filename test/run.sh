@@ -28,6 +28,14 @@ source "$MO_ROOT/test/pgbuild.sh"
 mo_install_packages
 mo_ensure_user
 
+# One port reservation directory for the TAP tests of every run on this
+# machine: a node that restarts frees its port for a moment, and a run of
+# another checkout (whose reservations PostgreSQL::Test::Cluster would
+# otherwise keep in its own tree) must not take it meanwhile.
+export PG_TEST_PORT_DIR=${PG_TEST_PORT_DIR:-/tmp/moltres_tap_ports}
+mkdir -p "$PG_TEST_PORT_DIR"
+chmod 1777 "$PG_TEST_PORT_DIR" 2>/dev/null || true
+
 versions=${PG:-15 17 18}
 
 work=$(mktemp -d /tmp/moltres_test.XXXXXX)
@@ -64,25 +72,36 @@ count_kind() {
     echo "$ok $bad"
 }
 
-# count_tap LOG FILES: "passed failed" for one prove run: every subtest run
-# counts; a script that died or ran nothing counts one more failure; when
-# prove gave no summary at all, each script counts one failure.
+# count_tap LOG FILES: "passed failed" for one prove run of FILES scripts:
+# every subtest run counts; a script listed in prove's summary report with
+# no failed subtest (it died, exited non-zero or had no plan) counts one
+# failure, and so does each script that never ran (a bail-out stops the
+# run); without prove's "Files=" line at all, each script counts one.
 count_tap() {
-    local log=$1 files=$2 total bad dubious
+    local log=$1 files=$2
     if ! grep -qE '^Files=[0-9]+, Tests=' "$log"; then
         echo "0 $files"
         return
     fi
-    total=$(sed -nE 's/^Files=[0-9]+, Tests=([0-9]+),.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
-    bad=$(sed -nE 's/^.*Failed ([0-9]+)\/[0-9]+ subtests.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
-    dubious=$(grep -cE '^test/t/.*(Dubious|No subtests run)' "$log" || true)
-    echo "$((total - bad)) $((bad + dubious))"
+    awk -v files="$files" '
+        /^Files=[0-9]+, Tests=[0-9]+,/ {
+            split($0, a, /[=,]/); ran = a[2] + 0; total = a[4] + 0
+        }
+        /^test\/t\/.*\(Wstat: [0-9]+.*Tests: [0-9]+ Failed: [0-9]+\)/ {
+            match($0, /Failed: [0-9]+/)
+            n = substr($0, RSTART + 8, RLENGTH - 8) + 0
+            bad += (n > 0 ? n : 1); subtests_bad += n
+        }
+        END {
+            missing = files - ran; if (missing < 0) missing = 0
+            print total - subtests_bad, bad + missing
+        }' "$log"
 }
 
 # run_version MAJOR BINDIR: build, install and run every kind of test against
 # one server; sets v_passed, v_failed and v_name.
 run_version() {
-    local major=$1 bindir=$2 dir="$work/pg$1" t p f expected
+    local major=$1 bindir=$2 dir="$work/pg$1" t p f rc expected
     PG_CONFIG="$bindir/pg_config"
     v_name="PostgreSQL $("$PG_CONFIG" --version | sed 's/^PostgreSQL //')"
     v_passed=0
@@ -115,7 +134,8 @@ run_version() {
         say "$v_name: make $t"
         extra=()
         [ -n "${PROVE_TESTS:-}" ] && extra+=(PROVE_TESTS="$PROVE_TESTS")
-        as_user make -C "$dir/src" -s PG_CONFIG="$PG_CONFIG" "$t" "${extra[@]}" >"$dir/$t.log" 2>&1 || true
+        rc=0
+        as_user make -C "$dir/src" -s PG_CONFIG="$PG_CONFIG" "$t" "${extra[@]}" >"$dir/$t.log" 2>&1 || rc=$?
         cat "$dir/$t.log"
         case $t in
             installcheck-pgregress)
@@ -135,6 +155,11 @@ run_version() {
                 fi
                 read -r p f < <(count_tap "$dir/$t.log" "$expected") ;;
         esac
+        # A kind that failed must never read as passed.
+        if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+            echo "$v_name: make $t failed (exit $rc) without a failed test to show for it"
+            f=1
+        fi
         v_passed=$((v_passed + p))
         v_failed=$((v_failed + f))
     done
