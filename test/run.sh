@@ -20,7 +20,7 @@
 # PG=18`); PROVE_TESTS=test/t/NNN_x.pl to run some TAP tests only;
 # MO_SKIP_TAP=1 / MO_SKIP_REGRESS=1 to skip a kind; MO_KEEP=1 keeps the
 # scratch directory (results of new tests are there, to review and copy to
-# expected/).
+# expected/); MO_SCRATCH=DIR puts the scratch directory in DIR, not /tmp.
 
 source "$(dirname "$0")/lib.sh"
 source "$MO_ROOT/test/pgbuild.sh"
@@ -38,7 +38,7 @@ chmod 1777 "$PG_TEST_PORT_DIR" 2>/dev/null || true
 
 versions=${PG:-15 17 18}
 
-work=$(mktemp -d /tmp/moltres_test.XXXXXX)
+work=$(mktemp -d "${MO_SCRATCH:-/tmp}/moltres_test.XXXXXX")
 if [ "${MO_KEEP:-}" = 1 ]; then
     trap 'echo "scratch directory kept: $work (per version: pgNN/src/results, pgNN/src/output_iso/results, pgNN/src/test/nopreload/results)"' EXIT
 else
