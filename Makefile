@@ -5,10 +5,11 @@
 #                                  installed server (run as a non-root user)
 #   make test                      everything above on a fresh Debian machine:
 #                                  installs packages, builds with -Werror,
-#                                  installs, runs all tests as an unprivileged user
+#                                  installs, runs all tests as an unprivileged user,
+#                                  on PostgreSQL 15 and every newer version it can
+#                                  build (test/run.sh); PG=18 runs one version
 #   make test-core-suite           PostgreSQL's own regression suite without and
 #                                  with moltres_ops preloaded: no result may differ
-#                                  (slow, not part of `make test`)
 #   make demo / make demo-stop     a throwaway preloaded server with a workload
 
 EXTENSION    = moltres_ops

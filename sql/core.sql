@@ -23,7 +23,6 @@ SELECT area, bytes > 0 AS has_bytes, started_at <= now() AS started
 SET moltres_ops.track = 'sometimes';
 SHOW moltres_ops.track;
 SET moltres_ops.max_statements = 10;
-SET moltres_ops.slow_query_ms = -2;
 SET moltres_ops.no_such_setting = 1;
 
 -- An ordinary role cannot change tracking for its own session nor read

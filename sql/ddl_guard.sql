@@ -135,7 +135,6 @@ SELECT during FROM lt_off;
 
 -- Bad settings are refused and change nothing.
 SET moltres_ops.ddl_guard = 'maybe';
-SET moltres_ops.ddl_lock_timeout = -1;
 SET moltres_ops.ddl_log_buffer = 5;
 SHOW moltres_ops.ddl_guard;
 SHOW moltres_ops.ddl_lock_timeout;

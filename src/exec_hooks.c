@@ -94,6 +94,8 @@
 
 #if PG_VERSION_NUM < 160000
 #include "common/hashfn.h"
+#else
+#include "utils/memutils.h"
 #endif
 
 mo_statement_done_hook_type mo_slow_statement_hook = NULL;
@@ -551,8 +553,7 @@ mo_ExecutorStart(QueryDesc *queryDesc, int eflags)
 }
 
 static void
-mo_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
-			   bool execute_once)
+mo_ExecutorRun(MO_EXECUTORRUN_PARAMS)
 {
 	MoExecState *st = exec_high > 0 ? exec_find(queryDesc) : NULL;
 	MoSnap		s;
@@ -567,9 +568,9 @@ mo_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 	PG_TRY();
 	{
 		if (prev_ExecutorRun)
-			prev_ExecutorRun(queryDesc, direction, count, execute_once);
+			prev_ExecutorRun(MO_EXECUTORRUN_ARGS);
 		else
-			standard_ExecutorRun(queryDesc, direction, count, execute_once);
+			standard_ExecutorRun(MO_EXECUTORRUN_ARGS);
 	}
 	PG_CATCH();
 	{
@@ -659,16 +660,22 @@ mo_ExecutorEnd(QueryDesc *queryDesc)
 
 /*
  * The query id of a utility statement when another module (such as
- * pg_stat_statements, listed after us) zeroed it before calling us: in
- * PostgreSQL 14 and 15 it is a hash of the statement's text, so it can be
- * recomputed exactly.
+ * pg_stat_statements, loaded after us so its hook runs first) zeroed it
+ * before calling us: recomputed exactly as the core computed it at parse
+ * analysis, so it equals pg_stat_statements.queryid.  In 14 and 15 that is
+ * a hash of the statement's text.  From 16 it is the jumble of the Query
+ * that parse analysis wraps around the statement (commandType utility, the
+ * statement as utilityStmt, every other jumbled field empty), which is
+ * rebuilt here; the jumble's memory goes with a context reset each time.
  */
 static uint64
-utility_query_id(const char *query, int location, int len)
+utility_query_id(PlannedStmt *pstmt, const char *query)
 {
+	int			location = pstmt->stmt_location;
+	int			len = pstmt->stmt_len;
+	uint64		id;
 #if PG_VERSION_NUM < 160000
 	const char *sql;
-	uint64		id;
 
 	if (query == NULL || !IsQueryIdEnabled())
 		return 0;
@@ -676,7 +683,27 @@ utility_query_id(const char *query, int location, int len)
 	id = DatumGetUInt64(hash_any_extended((const unsigned char *) sql, len, 0));
 	return id != 0 ? id : UINT64CONST(2);
 #else
-	return 0;
+	static MemoryContext jumble_cxt = NULL;
+	MemoryContext old;
+	Query	   *q;
+
+	if (!IsQueryIdEnabled() || pstmt->utilityStmt == NULL)
+		return 0;
+	if (jumble_cxt == NULL)
+		jumble_cxt = AllocSetContextCreate(TopMemoryContext,
+										   "moltres_ops utility query id",
+										   ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(jumble_cxt);
+	q = makeNode(Query);
+	q->commandType = CMD_UTILITY;
+	q->utilityStmt = pstmt->utilityStmt;
+	q->stmt_location = location;
+	q->stmt_len = len;
+	(void) JumbleQuery(q);
+	id = q->queryId;
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(jumble_cxt);
+	return id;
 #endif
 }
 
@@ -772,7 +799,7 @@ mo_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		IsParallelWorker() || !mo_query_stats_ready())
 		queryid = 0;
 	else if (queryid == UINT64CONST(0))
-		queryid = utility_query_id(queryString, loc, len);
+		queryid = utility_query_id(pstmt, queryString);
 
 	if (queryid == UINT64CONST(0))
 	{

@@ -310,6 +310,17 @@ blocked_by_me(int pid)
 }
 
 /*
+ * The waits of this file, named from 17 on (pg_stat_activity.wait_event
+ * shows MoltresIndexJob while a caller waits for its job's worker,
+ * MoltresIndexLockRetry while a worker backs off before retrying the
+ * table's lock); "Extension" before.  Registered at the first use in each
+ * process, before anything is started, so that a failure there changes
+ * nothing.
+ */
+static uint32 wait_index_job = 0;
+static uint32 wait_lock_retry = 0;
+
+/*
  * run_job - claim a slot, start the worker, and either return its pid at
  * once or wait for the outcome and raise the worker's error as our own.
  * A cancel of the caller while it waits cancels the worker too, which then
@@ -328,6 +339,8 @@ run_job(IndexJob *job, bool wait)
 	bool		early = false;
 
 	mo_require_primary(job->is_drop ? "safe_drop_index" : "safe_create_index");
+	if (wait_index_job == 0)
+		wait_index_job = mo_wait_event("MoltresIndexJob");
 
 	slotno = claim_slot(job, &job_id);
 
@@ -397,7 +410,7 @@ run_job(IndexJob *job, bool wait)
 			}
 
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 100L, PG_WAIT_EXTENSION);
+							 100L, wait_index_job);
 			ResetLatch(MyLatch);
 			CHECK_FOR_INTERRUPTS();
 		}
@@ -748,7 +761,7 @@ run_statement(const char *sql)
 	PortalStart(portal, NULL, 0, InvalidSnapshot);
 	dest = CreateDestReceiver(DestNone);
 	InitializeQueryCompletion(&qc);
-	(void) PortalRun(portal, FETCH_ALL, true, true, dest, dest, &qc);
+	(void) mo_PortalRun(portal, FETCH_ALL, true, dest, dest, &qc);
 	dest->rDestroy(dest);
 	PortalDrop(portal, false);
 
@@ -868,6 +881,8 @@ static ErrorData *
 run_with_retries(IndexJob *job, const char *sql, TimestampTz deadline,
 				 MemoryContext cxt, const char **note, bool count_attempts)
 {
+	if (wait_lock_retry == 0)
+		wait_lock_retry = mo_wait_event("MoltresIndexLockRetry");
 	for (int n = 1;; n++)
 	{
 		ErrorData  *edata = NULL;
@@ -912,7 +927,7 @@ run_with_retries(IndexJob *job, const char *sql, TimestampTz deadline,
 
 		/* back off 0.5 s, 1 s, 2 s, ... before the next try */
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 500L << (n - 1), PG_WAIT_EXTENSION);
+						 500L << (n - 1), wait_lock_retry);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}

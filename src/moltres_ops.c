@@ -29,7 +29,7 @@
 #include "query_stats.h"
 #include "slowlog.h"
 
-PG_MODULE_MAGIC;
+MO_MODULE_MAGIC;
 
 void		_PG_init(void);
 

@@ -336,7 +336,7 @@ index_find_slot(int slot)
 
 /* Publish slot in the index.  LWLock held exclusive; entry initialised. */
 static void
-index_insert(int slot)
+index_insert_slot(int slot)
 {
 	uint32		mask = mss->index_mask;
 	uint32		home = (uint32) key_hash(&mentries[slot].key) & mask;
@@ -476,7 +476,7 @@ entry_create(const MoStatsKey *key, const char *text, int text_len)
 	e->in_use = true;
 	SpinLockRelease(&e->mutex);
 
-	index_insert(slot);
+	index_insert_slot(slot);
 	return slot;
 }
 

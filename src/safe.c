@@ -31,6 +31,8 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 
+#include "compat.h"
+
 PG_FUNCTION_INFO_V1(moltres_ops_fragment_problem);
 PG_FUNCTION_INFO_V1(moltres_ops_update_set_columns);
 
@@ -118,7 +120,7 @@ moltres_ops_update_set_columns(PG_FUNCTION_ARGS)
 	if (!IsA(stmt, UpdateStmt))
 		PG_RETURN_NULL();
 	upd = (UpdateStmt *) stmt;
-	if (upd->fromClause != NIL || upd->returningList != NIL ||
+	if (upd->fromClause != NIL || mo_update_has_returning(upd) ||
 		upd->withClause != NULL)
 		PG_RETURN_NULL();
 

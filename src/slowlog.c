@@ -36,6 +36,11 @@
 
 #include "access/xact.h"
 #include "commands/explain.h"
+#if PG_VERSION_NUM >= 180000
+/* ExplainState and the output helpers moved out of explain.h in 18 */
+#include "commands/explain_format.h"
+#include "commands/explain_state.h"
+#endif
 #include "common/ip.h"
 #include "fmgr.h"
 #include "funcapi.h"

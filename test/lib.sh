@@ -62,9 +62,10 @@ mo_build_install() {
 # A private, relocated copy of the server installation under $1, with the
 # extension installed into it: tests use it instead of the system
 # directories, so several checkouts can be tested at once (like PostgreSQL's
-# own tmp_install).  Prints the copy's bin directory.
+# own tmp_install).  $2: the built source tree to install from (default:
+# the checkout).  Prints the copy's bin directory.
 mo_private_install() {
-    local dest=$1 bindir sharedir incdir
+    local dest=$1 srcdir=${2:-$MO_ROOT} bindir sharedir incdir
     bindir=$("$PG_CONFIG" --bindir)
     sharedir=$("$PG_CONFIG" --sharedir)
     incdir=$("$PG_CONFIG" --includedir-server)
@@ -73,7 +74,7 @@ mo_private_install() {
     cp -a "$sharedir/." "$dest$sharedir/"
     ln -sfn "$(dirname "$incdir")" "$dest$(dirname "$incdir")"
     ln -sfn "$(dirname "$(dirname "$incdir")")/internal" "$dest$(dirname "$(dirname "$incdir")")/internal" 2>/dev/null || true
-    make -C "$MO_ROOT" -s PG_CONFIG="$PG_CONFIG" DESTDIR="$dest" install >/dev/null
+    make -C "$srcdir" -s PG_CONFIG="$PG_CONFIG" DESTDIR="$dest" install >/dev/null
     echo "$dest$bindir"
 }
 

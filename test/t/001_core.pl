@@ -33,6 +33,14 @@ $node->restart;
 is($node->safe_psql('postgres', 'SELECT count(*) > 0 FROM moltres_ops.shmem_usage'),
 	't', 'shared memory is there after a restart');
 
+# From 18 the library names itself and its version to the server.
+if ($node->pg_version >= 18)
+{
+	is( $node->safe_psql('postgres',
+			q{SELECT version = moltres_ops.library_version() FROM pg_get_loaded_modules() WHERE module_name = 'moltres_ops'}),
+		't', 'pg_get_loaded_modules() shows moltres_ops and its version');
+}
+
 # Beside pg_stat_statements, listed before and after it: the hooks chain.
 for my $order ("'pg_stat_statements, moltres_ops'", "'moltres_ops, pg_stat_statements'")
 {

@@ -57,6 +57,7 @@ for my $order ("'moltres_ops, pg_stat_statements'", "'pg_stat_statements, moltre
 		SELECT v FROM tap_t WHERE id = 8 AND v = 'tap_probe';
 		SET work_mem = '7MB';
 		VACUUM tap_t;
+		EXPLAIN (COSTS OFF) SELECT v FROM tap_t WHERE id = 10;
 	});
 	my $pairs = q{
 		SELECT count(*) FILTER (WHERE p.queryid IS NOT NULL AND p.calls = m.calls),
@@ -65,8 +66,8 @@ for my $order ("'moltres_ops, pg_stat_statements'", "'pg_stat_statements, moltre
 		  LEFT JOIN pg_stat_statements p
 		    ON p.queryid = m.queryid AND p.userid = m.userid AND p.dbid = m.dbid
 		       AND p.toplevel = m.toplevel
-		 WHERE m.query ~ '^(SELECT v FROM tap_t|SET work_mem|VACUUM tap_t)'};
-	is($node->safe_psql('postgres', $pairs), '4|4',
+		 WHERE m.query ~ '^(SELECT v FROM tap_t|SET work_mem|VACUUM tap_t|EXPLAIN)'};
+	is($node->safe_psql('postgres', $pairs), '5|5',
 		"query ids and calls equal pg_stat_statements' with $order");
 	is($node->safe_psql('postgres',
 			q{SELECT m.query = p.query FROM moltres_ops.query_stats m JOIN pg_stat_statements p USING (queryid) WHERE m.query LIKE '%tap_t WHERE id = $1 AND%'}),

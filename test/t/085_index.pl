@@ -128,6 +128,16 @@ $pid = $node->safe_psql('postgres',
 $node->poll_query_until('postgres',
 	q{SELECT attempts >= 2 FROM moltres_ops.index_jobs WHERE command LIKE '%other_x%'})
   or die 'the worker did not retry';
+# From 17 its back-off shows as the extension's own wait event.
+if ($node->pg_version >= 17)
+{
+	ok( $node->poll_query_until('postgres',
+			q{SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event_type = 'Extension' AND wait_event = 'MoltresIndexLockRetry'}),
+		'the retrying worker waits on MoltresIndexLockRetry');
+	is( $node->safe_psql('postgres',
+			q{SELECT string_agg(name, ',' ORDER BY name) FROM pg_wait_events WHERE type = 'Extension' AND name LIKE 'Moltres%'}),
+		'MoltresIndexJob,MoltresIndexLockRetry', 'both wait events are registered');
+}
 $locker->query_safe('COMMIT');
 $node->poll_query_until('postgres',
 	q{SELECT state FROM moltres_ops.index_jobs WHERE command LIKE '%other_x%'}, 'done')
