@@ -92,6 +92,9 @@ DECLARE
     t2          float8;
     n           bigint;
     msg         text;
+    q_pid       int;
+    q_rel       text;
+    q_behind    bigint;
     standby     boolean := pg_is_in_recovery();
     preloaded   boolean := @extschema@.preloaded();
     no_preload  constant text :=
@@ -272,21 +275,19 @@ BEGIN
     -- The lock-queue outage: sessions waiting behind a DDL statement that
     -- itself waits for its lock.
     -- (ddl_activity is costly: read it only while some lock is awaited.)
-    oldest := NULL;
+    q_pid := NULL; q_rel := NULL; q_behind := NULL;
     IF EXISTS (SELECT 1 FROM pg_locks l WHERE NOT l.granted) THEN
-        SELECT d.pid, d.relation, d.queued_behind INTO oldest
+        SELECT d.pid, d.relation, d.queued_behind INTO q_pid, q_rel, q_behind
           FROM @extschema@.ddl_activity d
          WHERE NOT d.granted ORDER BY d.queued_behind DESC NULLS LAST LIMIT 1;
-    ELSE
-        SELECT NULL::int AS pid, NULL::text AS relation, NULL::bigint AS queued_behind INTO oldest;
     END IF;
     name := 'lock_queue';
     threshold := @extschema@._setting('moltres_ops.health_lock_queue');
-    value := coalesce(oldest.queued_behind, 0);
+    value := coalesce(q_behind, 0);
     status := @extschema@._health_status(value, threshold);
-    detail := CASE WHEN oldest.pid IS NULL THEN 'no DDL statement is waiting for a lock'
+    detail := CASE WHEN q_pid IS NULL THEN 'no DDL statement is waiting for a lock'
                    ELSE format('pid %s waits for a lock on %s with %s sessions queued behind it (see moltres_ops.ddl_activity)',
-                               oldest.pid, oldest.relation, value) END;
+                               q_pid, q_rel, value) END;
     RETURN NEXT;
 
     -- Prepared transactions left behind hold locks and the xmin horizon.
