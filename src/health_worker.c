@@ -605,13 +605,7 @@ evaluate_once(MemoryContext cxt)
 	}
 	PG_CATCH();
 	{
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		disable_all_timeouts(false);
-		QueryCancelPending = false;
-		AbortCurrentTransaction();
-		pgstat_report_activity(STATE_IDLE, NULL);
+		edata = mo_worker_recover(cxt);
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(cxt);

@@ -87,6 +87,9 @@ extern void mo_health_worker_init(void);
 /* index_worker.c: CONCURRENTLY index builds and drops in a worker */
 extern void mo_index_worker_init(void);
 
+/* worker_common.c: what the background workers share */
+extern ErrorData *mo_worker_recover(MemoryContext cxt);
+
 /* shmem.c: shared memory shared by all subsystems */
 extern void mo_shmem_init(void);
 extern bool mo_shmem_available(void);

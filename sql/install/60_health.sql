@@ -147,27 +147,19 @@ BEGIN
          WHERE l.datname IS NULL AND l."window" = interval '5 min';
     END IF;
 
-    name := 'latency_p95';
-    threshold := @extschema@._setting('moltres_ops.health_p95_ms');
-    IF preloaded THEN
-        value := lat.p95_ms;
-        status := @extschema@._health_status(value, threshold);
-        detail := format('p95 over 5 minutes %s ms over %s statements', coalesce(round(value::numeric, 3)::text, '-'), coalesce(lat.calls, 0));
-    ELSE
-        value := NULL; status := 'warn'; detail := no_preload;
-    END IF;
-    RETURN NEXT;
-
-    name := 'latency_p99';
-    threshold := @extschema@._setting('moltres_ops.health_p99_ms');
-    IF preloaded THEN
-        value := lat.p99_ms;
-        status := @extschema@._health_status(value, threshold);
-        detail := format('p99 over 5 minutes %s ms over %s statements', coalesce(round(value::numeric, 3)::text, '-'), coalesce(lat.calls, 0));
-    ELSE
-        value := NULL; status := 'warn'; detail := no_preload;
-    END IF;
-    RETURN NEXT;
+    FOREACH msg IN ARRAY ARRAY['p95', 'p99'] LOOP
+        name := 'latency_' || msg;
+        threshold := @extschema@._setting('moltres_ops.health_' || msg || '_ms');
+        IF preloaded THEN
+            value := CASE msg WHEN 'p95' THEN lat.p95_ms ELSE lat.p99_ms END;
+            status := @extschema@._health_status(value, threshold);
+            detail := format('%s over 5 minutes %s ms over %s statements', msg,
+                             coalesce(round(value::numeric, 3)::text, '-'), coalesce(lat.calls, 0));
+        ELSE
+            value := NULL; status := 'warn'; detail := no_preload;
+        END IF;
+        RETURN NEXT;
+    END LOOP;
 
     name := 'error_rate';
     threshold := @extschema@._setting('moltres_ops.health_error_rate_pct');

@@ -223,13 +223,21 @@ like(row_of($primary, 'autovacuum'), qr/dead_t: 10000 dead of 20000 rows/, 'auto
 $primary->safe_psql('postgres', 'VACUUM dead_t');
 fires($primary, 'autovacuum', '^ok$', 'autovacuum: ok after a vacuum');
 
-# --- p99 latency -----------------------------------------------------------
+# --- latency and timeouts --------------------------------------------------
+set_conf($primary, 'moltres_ops.health_p95_ms', '1h');
 set_conf($primary, 'moltres_ops.health_p99_ms', '1h');
+is(status_of($primary, 'latency_p95'), 'ok', 'latency_p95: ok under a high threshold');
 is(status_of($primary, 'latency_p99'), 'ok', 'latency_p99: ok under a high threshold');
+is(status_of($primary, 'timeout_rate'), 'ok', 'timeout_rate: ok without timeouts');
+set_conf($primary, 'moltres_ops.health_p95_ms', '1');
 set_conf($primary, 'moltres_ops.health_p99_ms', '1');
 $primary->safe_psql('postgres', 'SELECT pg_sleep(0.02)') for 1 .. 3;
+fires($primary, 'latency_p95', '^(warn|critical)$', 'latency_p95: fires over the threshold');
 fires($primary, 'latency_p99', '^(warn|critical)$', 'latency_p99: fires over the threshold');
+set_conf($primary, 'moltres_ops.health_p95_ms', undef);
 set_conf($primary, 'moltres_ops.health_p99_ms', undef);
+$primary->psql('postgres', q{SET statement_timeout = '10ms'; SELECT pg_sleep(1)});
+fires($primary, 'timeout_rate', '^(warn|critical)$', 'timeout_rate: a statement timeout fires it');
 
 # --- wraparound ------------------------------------------------------------
 set_conf($primary, 'moltres_ops.health_wraparound_pct', '0');
