@@ -247,6 +247,7 @@ health_write_file(void)
 	uint64		first;
 	FILE	   *f;
 	pg_crc32c	crc;
+	bool		ok = false;
 
 	checks = palloc(sizeof(HealthCheck) * HEALTH_MAX_CHECKS);
 	trans = palloc(sizeof(HealthTransition) * Max(hs->history_size, 1));
@@ -270,14 +271,18 @@ health_write_file(void)
 	FIN_CRC32C(crc);
 
 	f = AllocateFile(HEALTH_FILE_TMP, PG_BINARY_W);
-	if (f == NULL ||
-		fwrite(&hdr, sizeof(hdr), 1, f) != 1 ||
-		(hdr.nchecks > 0 &&
-		 fwrite(checks, sizeof(HealthCheck), hdr.nchecks, f) != (size_t) hdr.nchecks) ||
-		(hdr.ntransitions > 0 &&
-		 fwrite(trans, sizeof(HealthTransition), hdr.ntransitions, f) != (size_t) hdr.ntransitions) ||
-		fwrite(&crc, sizeof(crc), 1, f) != 1 ||
-		FreeFile(f) != 0)
+	if (f != NULL)
+	{
+		ok = fwrite(&hdr, sizeof(hdr), 1, f) == 1 &&
+			(hdr.nchecks == 0 ||
+			 fwrite(checks, sizeof(HealthCheck), hdr.nchecks, f) == (size_t) hdr.nchecks) &&
+			(hdr.ntransitions == 0 ||
+			 fwrite(trans, sizeof(HealthTransition), hdr.ntransitions, f) == (size_t) hdr.ntransitions) &&
+			fwrite(&crc, sizeof(crc), 1, f) == 1;
+		if (FreeFile(f) != 0)
+			ok = false;
+	}
+	if (!ok)
 	{
 		ereport(LOG,
 				(errcode_for_file_access(),
@@ -386,15 +391,17 @@ static void
 copy_text(char *dst, Size dstlen, HeapTuple tup, TupleDesc desc, int col)
 {
 	char	   *s = SPI_getvalue(tup, desc, col);
+	int			len;
 
 	if (s == NULL)
-		dst[0] = '\0';
-	else
 	{
-		strlcpy(dst, s, dstlen);
-		/* never cut a multibyte character in half */
-		dst[pg_mbcliplen(dst, strlen(dst), dstlen - 1)] = '\0';
+		dst[0] = '\0';
+		return;
 	}
+	/* never cut a multibyte character in half */
+	len = pg_mbcliplen(s, strlen(s), dstlen - 1);
+	memcpy(dst, s, len);
+	dst[len] = '\0';
 }
 
 static double
@@ -408,10 +415,11 @@ get_float(HeapTuple tup, TupleDesc desc, int col, bool *isnull)
 /*
  * run_checks - one evaluation: find the extension's schema, run
  * health_evaluate() there, copy its rows into *rows.  Raises on failure
- * (the caller catches, in the worker's own loop).
+ * (the caller catches, in the worker's own loop).  The rows are allocated
+ * in cxt.
  */
 static int
-run_checks(EvalRow **rows)
+run_checks(EvalRow **rows, MemoryContext cxt)
 {
 	int			ret;
 	int			n = 0;
@@ -445,8 +453,7 @@ run_checks(EvalRow **rows)
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 
-	*rows = MemoryContextAllocZero(TopMemoryContext,
-								   sizeof(EvalRow) * Max(SPI_processed, 1));
+	*rows = MemoryContextAllocZero(cxt, sizeof(EvalRow) * Max(SPI_processed, 1));
 	for (uint64 i = 0; i < SPI_processed && n < HEALTH_MAX_CHECKS; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -543,6 +550,7 @@ store_results(EvalRow *rows, int n, TimestampTz started)
 		if (level != c->status)
 		{
 			HealthTransition t;
+			int			len;
 
 			memset(&t, 0, sizeof(t));
 			strlcpy(t.name, c->name, sizeof(t.name));
@@ -551,8 +559,8 @@ store_results(EvalRow *rows, int n, TimestampTz started)
 			t.at = now;
 			t.value = r->value;
 			t.value_isnull = r->value_isnull;
-			strlcpy(t.detail, r->detail, sizeof(t.detail));
-			t.detail[pg_mbcliplen(t.detail, strlen(t.detail), sizeof(t.detail) - 1)] = '\0';
+			len = pg_mbcliplen(r->detail, strlen(r->detail), sizeof(t.detail) - 1);
+			memcpy(t.detail, r->detail, len);
 			history_append(&t);
 			c->status = level;
 			c->since = now;
@@ -601,7 +609,7 @@ evaluate_once(MemoryContext cxt)
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
-		n = run_checks(&rows);
+		n = run_checks(&rows, cxt);
 	}
 	PG_CATCH();
 	{
@@ -627,8 +635,6 @@ evaluate_once(MemoryContext cxt)
 	else if (store_results(rows, n, started))
 		health_write_file();
 
-	if (rows)
-		pfree(rows);
 	MemoryContextReset(cxt);
 }
 
