@@ -15,7 +15,9 @@
 
 #include <limits.h>
 
+#include "fmgr.h"
 #include "miscadmin.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 
 #include "ddl_guard.h"
@@ -24,15 +26,33 @@
 int			mo_ddl_guard = MO_DDL_GUARD_OFF;
 int			mo_ddl_lock_timeout = 0;
 int			mo_ddl_log_buffer = 1000;
+int			mo_health_archive_age_s = 86400;
+int			mo_health_autovacuum_min_rows = 10000;
+char	   *mo_health_database = NULL;
+double		mo_health_dead_tuple_pct = 20.0;
+double		mo_health_disk_free_pct = 20.0;
 double		mo_health_error_rate_pct = 1.0;
+int			mo_health_for_s = 60;
+int			mo_health_history_size = 500;
 int			mo_health_idle_in_transaction_s = 60;
+int			mo_health_interval_s = 10;
 int			mo_health_lock_queue = 1;
+int			mo_health_lock_wait_s = 30;
 int			mo_health_long_running_s = 300;
+int			mo_health_long_transaction_s = 600;
 int			mo_health_migration_running_s = 600;
 int			mo_health_p95_ms = 5000;
+int			mo_health_p99_ms = 1000;
+int			mo_health_pool_min_connections = 2;
+int			mo_health_prepared_xact_s = 60;
+int			mo_health_replication_lag_mb = 1024;
+int			mo_health_replication_lag_s = 60;
+double		mo_health_sequence_pct = 75.0;
+int			mo_health_slot_retained_mb = 10240;
 double		mo_health_timeout_rate_pct = 0.1;
 int			mo_health_utilization_critical_pct = 95;
 int			mo_health_utilization_warn_pct = 80;
+double		mo_health_wraparound_pct = 50.0;
 int			mo_lint_large_table_rows = 100000;
 int			mo_log_format = MO_LOG_FORMAT_TEXT;
 bool		mo_log_parameters = false;
@@ -91,11 +111,6 @@ mo_guc_init(void)
 {
 	bool		preload = process_shared_preload_libraries_in_progress;
 
-	/*
-	 * Alert thresholds of moltres_ops.health(): a check warns at its
-	 * threshold and is critical at twice it, except connection utilisation,
-	 * which has a threshold for each.
-	 */
 	DefineCustomEnumVariable("moltres_ops.ddl_guard",
 							 "What to do with a DDL statement that lint() rates dangerous: off, warn or block.",
 							 "Needs shared_preload_libraries; warn raises a WARNING per dangerous finding, block refuses the statement (SQLSTATE 55000).",
@@ -125,12 +140,74 @@ mo_guc_init(void)
 								0,
 								NULL, NULL, NULL);
 
+	/*
+	 * Alert thresholds of the health checks (docs/reference.md says how each
+	 * one grades).  They are user settings so that health_evaluate() can be
+	 * tried with other values in a session; the health worker uses the
+	 * server's values (configuration file, ALTER SYSTEM, ALTER DATABASE on
+	 * moltres_ops.health_database), re-read on reload.
+	 */
+	DefineCustomIntVariable("moltres_ops.health_archive_age_s",
+							"health: age of the last archived WAL segment, while segments wait, that is critical.",
+							NULL,
+							&mo_health_archive_age_s,
+							86400, 1, INT_MAX,
+							PGC_USERSET, GUC_UNIT_S, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("moltres_ops.health_autovacuum_min_rows",
+							"health: live plus dead rows from which a table's dead-row share is checked.",
+							NULL,
+							&mo_health_autovacuum_min_rows,
+							10000, 0, INT_MAX,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+
+	if (preload)
+		DefineCustomStringVariable("moltres_ops.health_database",
+								   "Database the health worker connects to.",
+								   "moltres_ops must be installed there; the per-database checks look at this database.",
+								   &mo_health_database,
+								   "postgres",
+								   PGC_POSTMASTER,
+								   0,
+								   NULL, NULL, NULL);
+
+	DefineCustomRealVariable("moltres_ops.health_dead_tuple_pct",
+							 "health: dead rows, in percent of a table's rows, at which to warn.",
+							 NULL,
+							 &mo_health_dead_tuple_pct,
+							 20.0, 0.0, 100.0,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+
+	DefineCustomRealVariable("moltres_ops.health_disk_free_pct",
+							 "health: free space, in percent of a file system holding data, WAL or a tablespace, below which to warn.",
+							 "Critical below half of it.",
+							 &mo_health_disk_free_pct,
+							 20.0, 0.0, 100.0,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+
 	DefineCustomRealVariable("moltres_ops.health_error_rate_pct",
 							 "health(): error rate over 5 minutes, in percent of calls, at which to warn.",
 							 NULL,
 							 &mo_health_error_rate_pct,
 							 1.0, 0.0, 100.0,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("moltres_ops.health_for",
+							"health(): how long a check must stay at warn or critical before health() reports it.",
+							"Evaluated by the health worker; a return to ok is reported at once.",
+							&mo_health_for_s,
+							60, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+
+	if (preload)
+		DefineCustomIntVariable("moltres_ops.health_history_size",
+								"Number of health status changes kept in shared memory for moltres_ops.health_history.",
+								"0 keeps none.",
+								&mo_health_history_size,
+								500, 0, 100000,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
 
 	DefineCustomIntVariable("moltres_ops.health_idle_in_transaction_s",
 							"health(): time a session may sit idle in a transaction before a warning.",
@@ -139,6 +216,13 @@ mo_guc_init(void)
 							60, 1, INT_MAX,
 							PGC_USERSET, GUC_UNIT_S, NULL, NULL, NULL);
 
+	DefineCustomIntVariable("moltres_ops.health_interval",
+							"Time between two evaluations of the health checks by the health worker.",
+							NULL,
+							&mo_health_interval_s,
+							10, 1, 3600,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+
 	DefineCustomIntVariable("moltres_ops.health_lock_queue",
 							"health(): sessions queued behind a waiting DDL statement at which to warn.",
 							NULL,
@@ -146,11 +230,25 @@ mo_guc_init(void)
 							1, 1, INT_MAX,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 
+	DefineCustomIntVariable("moltres_ops.health_lock_wait_s",
+							"health: time a session may wait for a lock before a warning.",
+							NULL,
+							&mo_health_lock_wait_s,
+							30, 1, INT_MAX,
+							PGC_USERSET, GUC_UNIT_S, NULL, NULL, NULL);
+
 	DefineCustomIntVariable("moltres_ops.health_long_running_s",
 							"health(): age of a running statement at which to warn.",
 							NULL,
 							&mo_health_long_running_s,
 							300, 1, INT_MAX,
+							PGC_USERSET, GUC_UNIT_S, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("moltres_ops.health_long_transaction_s",
+							"health: age of the oldest open client transaction at which to warn.",
+							NULL,
+							&mo_health_long_transaction_s,
+							600, 1, INT_MAX,
 							PGC_USERSET, GUC_UNIT_S, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("moltres_ops.health_migration_running_s",
@@ -166,6 +264,55 @@ mo_guc_init(void)
 							&mo_health_p95_ms,
 							5000, 1, INT_MAX,
 							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("moltres_ops.health_p99_ms",
+							"health: instance-wide p99 latency over 5 minutes at which to warn.",
+							NULL,
+							&mo_health_p99_ms,
+							1000, 1, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("moltres_ops.health_pool_min_connections",
+							"health: connections an application (name and role) must hold for none idle to count as an exhausted pool.",
+							NULL,
+							&mo_health_pool_min_connections,
+							2, 1, INT_MAX,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("moltres_ops.health_prepared_xact_s",
+							"health: age of the oldest prepared transaction at which to warn.",
+							NULL,
+							&mo_health_prepared_xact_s,
+							60, 1, INT_MAX,
+							PGC_USERSET, GUC_UNIT_S, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("moltres_ops.health_replication_lag_mb",
+							"health: WAL a standby has not replayed yet at which to warn.",
+							NULL,
+							&mo_health_replication_lag_mb,
+							1024, 1, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MB, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("moltres_ops.health_replication_lag_s",
+							"health: replication lag at which to warn.",
+							NULL,
+							&mo_health_replication_lag_s,
+							60, 1, INT_MAX,
+							PGC_USERSET, GUC_UNIT_S, NULL, NULL, NULL);
+
+	DefineCustomRealVariable("moltres_ops.health_sequence_pct",
+							 "health: share of its range a sequence (or the column it feeds) may use before a warning.",
+							 "Critical halfway between it and 100 %.",
+							 &mo_health_sequence_pct,
+							 75.0, 0.0, 100.0,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("moltres_ops.health_slot_retained_mb",
+							"health: WAL a replication slot may hold back before a warning.",
+							NULL,
+							&mo_health_slot_retained_mb,
+							10240, 1, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MB, NULL, NULL, NULL);
 
 	DefineCustomRealVariable("moltres_ops.health_timeout_rate_pct",
 							 "health(): statement timeouts over 5 minutes, in percent of calls, at which to warn.",
@@ -187,6 +334,13 @@ mo_guc_init(void)
 							&mo_health_utilization_warn_pct,
 							80, 1, 1000,
 							PGC_USERSET, 0, NULL, NULL, NULL);
+
+	DefineCustomRealVariable("moltres_ops.health_wraparound_pct",
+							 "health: transaction ID or multixact age, in percent of the 2^31 limit, at which to warn.",
+							 "Critical halfway between it and 100 %.",
+							 &mo_health_wraparound_pct,
+							 50.0, 0.0, 100.0,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("moltres_ops.lint_large_table_rows",
 							"Estimated row count from which lint() treats a table as large.",
@@ -330,4 +484,30 @@ mo_guc_init(void)
 							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved(MO_EXTNAME);
+}
+
+PG_FUNCTION_INFO_V1(moltres_ops_setting_value);
+
+/*
+ * moltres_ops_setting_value - the numeric value of a setting in its base
+ * unit (what pg_settings.setting shows), NULL when there is no such setting
+ * or it is not a number.  The health checks read some thirty thresholds per
+ * evaluation; reading pg_settings costs milliseconds each, this does not.
+ * Settings the caller may not read raise the usual error.
+ */
+Datum
+moltres_ops_setting_value(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	const char *value = GetConfigOption(name, true, true);
+	char	   *end;
+	double		result;
+
+	if (value == NULL)
+		PG_RETURN_NULL();
+	errno = 0;
+	result = strtod(value, &end);
+	if (end == value || *end != '\0' || errno != 0)
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(result);
 }

@@ -908,13 +908,7 @@ run_with_retries(IndexJob *job, const char *sql, TimestampTz deadline,
 		}
 		PG_CATCH();
 		{
-			MemoryContextSwitchTo(cxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			disable_all_timeouts(false);
-			QueryCancelPending = false;
-			AbortCurrentTransaction();
-			pgstat_report_activity(STATE_IDLE, NULL);
+			edata = mo_worker_recover(cxt);
 		}
 		PG_END_TRY();
 		MemoryContextSwitchTo(cxt);

@@ -48,6 +48,7 @@ _PG_init(void)
 	mo_errors_init();
 	mo_slowlog_init();
 	mo_index_worker_init();
+	mo_health_worker_init();
 	mo_ddl_init();
 	mo_shmem_init();
 }

@@ -34,15 +34,33 @@ typedef enum MoLogPlan
 	MO_LOG_PLAN_JSON
 } MoLogPlan;
 
+extern int	mo_health_archive_age_s;
+extern int	mo_health_autovacuum_min_rows;
+extern char *mo_health_database;
+extern double mo_health_dead_tuple_pct;
+extern double mo_health_disk_free_pct;
 extern double mo_health_error_rate_pct;
+extern int	mo_health_for_s;
+extern int	mo_health_history_size;
 extern int	mo_health_idle_in_transaction_s;
+extern int	mo_health_interval_s;
 extern int	mo_health_lock_queue;
+extern int	mo_health_lock_wait_s;
 extern int	mo_health_long_running_s;
+extern int	mo_health_long_transaction_s;
 extern int	mo_health_migration_running_s;
 extern int	mo_health_p95_ms;
+extern int	mo_health_p99_ms;
+extern int	mo_health_pool_min_connections;
+extern int	mo_health_prepared_xact_s;
+extern int	mo_health_replication_lag_mb;
+extern int	mo_health_replication_lag_s;
+extern double mo_health_sequence_pct;
+extern int	mo_health_slot_retained_mb;
 extern double mo_health_timeout_rate_pct;
 extern int	mo_health_utilization_critical_pct;
 extern int	mo_health_utilization_warn_pct;
+extern double mo_health_wraparound_pct;
 extern int	mo_log_format;
 extern bool mo_log_parameters;
 extern int	mo_log_plan;
@@ -69,8 +87,14 @@ extern void mo_connections_init(void);
 /* errors.c: the errors clients saw */
 extern void mo_errors_init(void);
 
+/* health_worker.c: the health checks evaluated on an interval */
+extern void mo_health_worker_init(void);
+
 /* index_worker.c: CONCURRENTLY index builds and drops in a worker */
 extern void mo_index_worker_init(void);
+
+/* worker_common.c: what the background workers share */
+extern ErrorData *mo_worker_recover(MemoryContext cxt);
 
 /* shmem.c: shared memory shared by all subsystems */
 extern void mo_shmem_init(void);

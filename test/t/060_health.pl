@@ -10,7 +10,7 @@ use HTTP::Tiny;
 
 my $node = PostgreSQL::Test::Cluster->new('health');
 $node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'moltres_ops'");
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'moltres_ops'\nmoltres_ops.health_interval = 1\nmoltres_ops.health_for = 0\n");
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION moltres_ops');
 $node->safe_psql('postgres', 'CREATE TABLE h_t (id int)');
@@ -20,7 +20,7 @@ sub check
 	my ($name, $settings) = @_;
 	$settings //= '';
 	my $row = $node->safe_psql('postgres',
-		"$settings SELECT status || '|' || coalesce(value::text, '') || '|' || detail FROM moltres_ops.health() WHERE name = '$name'");
+		"$settings SELECT status || '|' || coalesce(value::text, '') || '|' || detail FROM moltres_ops.health_evaluate() WHERE name = '$name'");
 	return split /\|/, $row, 3;
 }
 
@@ -62,7 +62,11 @@ sleep 2;
 like($status, qr/^(warn|critical)$/, "long_running_statement: $status past the threshold");
 ok($value >= 1, 'long_running_statement: its age');
 
-# Metrics and the exposition format while the outage lasts.
+# Metrics and the exposition format while the outage lasts, once the
+# health worker has seen it.
+$node->poll_query_until('postgres',
+	q{SELECT status = 'warn' FROM moltres_ops.health() WHERE name = 'lock_queue'})
+  or die 'the health worker does not see the lock queue';
 like($node->safe_psql('postgres', 'SELECT moltres_ops.prometheus()'),
 	qr/^moltres_ops_ddl_lock_queue 1$/m, 'prometheus(): the lock queue');
 like($node->safe_psql('postgres', 'SELECT moltres_ops.prometheus()'),
@@ -131,7 +135,7 @@ $plain->start;
 $plain->safe_psql('postgres', 'CREATE EXTENSION moltres_ops');
 is( $plain->safe_psql('postgres',
 		q{SELECT string_agg(name, ',' ORDER BY name) FROM moltres_ops.health() WHERE detail LIKE '%shared_preload_libraries%' AND status = 'warn'}),
-	'error_rate,latency_p95,statistics_evictions,timeout_rate',
+	'error_rate,health_worker,latency_p95,latency_p99,statistics_evictions,timeout_rate',
 	'without preload: the shared-memory checks warn and say why');
 is($plain->safe_psql('postgres', q{SELECT status FROM moltres_ops.health() WHERE name = 'connection_utilization'}),
 	'ok', 'without preload: the live checks still work');
