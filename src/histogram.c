@@ -27,6 +27,12 @@
 
 #define NS_PER_MS	1000000.0
 
+const int64 mo_prom_bounds_ns[MO_PROM_NBOUNDS] = MO_PROM_BOUNDS_NS;
+
+/* Prometheus bucket of each fine bucket; filled on first use. */
+static uint8 fine_to_prom[MO_HIST_FINE_NBUCKETS];
+static bool fine_to_prom_ready = false;
+
 /* Lower bound of bucket b, in milliseconds (bucket 0 starts at 0). */
 double
 mo_hist_bucket_lower_ms(int b, int sub)
@@ -107,6 +113,38 @@ mo_hist_percentiles(const uint32 *hist, int sub,
 			est = max_ms;
 		out[k] = est;
 	}
+}
+
+/*
+ * mo_hist_to_prom - fold a per-statement histogram (MO_HIST_FINE_SUB) into
+ * non-cumulative counts on the Prometheus bounds: out[MO_PROM_NBUCKETS].
+ * A fine bucket goes whole to the first bound at or above its midpoint;
+ * the open-ended last bucket goes to +Inf.  Counts are scaled back by
+ * 2^shift (see histogram.h).
+ */
+void
+mo_hist_to_prom(const uint32 *fine, uint8 shift, uint64 *out)
+{
+	if (unlikely(!fine_to_prom_ready))
+	{
+		for (int b = 0; b < MO_HIST_FINE_NBUCKETS; b++)
+		{
+			double		mid_ns;
+
+			if (b == MO_HIST_FINE_NBUCKETS - 1)
+			{
+				fine_to_prom[b] = MO_PROM_NBOUNDS;
+				continue;
+			}
+			mid_ns = (mo_hist_bucket_lower_ms(b, MO_HIST_FINE_SUB) +
+					  mo_hist_bucket_lower_ms(b + 1, MO_HIST_FINE_SUB)) / 2.0 * NS_PER_MS;
+			fine_to_prom[b] = (uint8) mo_prom_bucket((int64) ceil(mid_ns));
+		}
+		fine_to_prom_ready = true;
+	}
+	memset(out, 0, sizeof(uint64) * MO_PROM_NBUCKETS);
+	for (int b = 0; b < MO_HIST_FINE_NBUCKETS; b++)
+		out[fine_to_prom[b]] += (uint64) fine[b] << shift;
 }
 
 PG_FUNCTION_INFO_V1(moltres_ops_histogram_percentiles);
