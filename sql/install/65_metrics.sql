@@ -258,12 +258,12 @@ SET jit = off
 AS $$
 DECLARE
     preloaded boolean := @extschema@.preloaded();
-    src record;
 BEGIN
-    FOR src IN SELECT s.source FROM @extschema@._metric_sources() s
-                WHERE preloaded OR NOT s.needs_preload LOOP
-        RETURN QUERY EXECUTE @extschema@._metric_source_sql(src.source);
-    END LOOP;
+    -- one query for all sources: planned once per call
+    RETURN QUERY EXECUTE
+        (SELECT string_agg('(' || @extschema@._metric_source_sql(s.source) || ')', ' UNION ALL ')
+           FROM @extschema@._metric_sources() s
+          WHERE preloaded OR NOT s.needs_preload);
 END
 $$;
 
@@ -304,12 +304,10 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
-    WITH m AS MATERIALIZED (SELECT * FROM @extschema@._metric_samples()),
-    sample AS (
-        SELECT m.family, m.ord,
-               -- the label set without le: buckets of one series stay together
-               coalesce((SELECT string_agg(format('%s="%s"', k.key, @extschema@._prometheus_label(k.value)), ',' ORDER BY k.key)
-                           FROM jsonb_each_text(m.labels - 'le') k), '') AS series,
+    WITH sample AS MATERIALIZED (
+        SELECT m.family,
+               m.labels - 'le' AS series,
+               m.ord,
                m.name || coalesce('{' || (
                    SELECT string_agg(format('%s="%s"', k.key, @extschema@._prometheus_label(k.value)), ',' ORDER BY k.key)
                      FROM jsonb_each_text(m.labels) k) || '}', '') || ' ' ||
@@ -317,19 +315,19 @@ AS $$
                     WHEN m.value = '-Infinity' THEN '-Inf'
                     WHEN m.value = 'NaN' THEN 'NaN'
                     ELSE m.value::text END AS line
-          FROM m
+          FROM @extschema@._metric_samples() m
     ),
     family AS (
-        SELECT c.name, c.type, c.help
-          FROM @extschema@.metric_catalogue() c
-         WHERE EXISTS (SELECT FROM m WHERE m.family = c.name)
+        -- the samples of a series stay together, buckets in le order
+        SELECT s.family, string_agg(s.line, E'\n' ORDER BY s.series, s.ord) AS body
+          FROM sample s GROUP BY s.family
     )
     SELECT coalesce(string_agg(
-               format(E'# HELP %s %s\n# TYPE %s %s\n', f.name, replace(replace(f.help, E'\\', E'\\\\'), E'\n', E'\\n'), f.name, f.type) ||
-               (SELECT string_agg(s.line, E'\n' ORDER BY s.series, s.ord, s.line)
-                  FROM sample s WHERE s.family = f.name) || E'\n',
-               '' ORDER BY f.name), '')
+               format(E'# HELP %s %s\n# TYPE %s %s\n', c.name, replace(replace(c.help, E'\\', E'\\\\'), E'\n', E'\\n'), c.name, c.type) ||
+               f.body || E'\n',
+               '' ORDER BY c.name), '')
       FROM family f
+      JOIN @extschema@.metric_catalogue() c ON c.name = f.family
 $$;
 
 COMMENT ON FUNCTION prometheus() IS
