@@ -214,24 +214,42 @@ $$;
 COMMENT ON FUNCTION metric_catalogue() IS
 'metric_catalogue: every metric family moltres_ops exports (metrics, prometheus(), the postgres_exporter queries file): name, type, unit, labels, help, and the source query and column it comes from';
 
+-- Escape a label value for the exposition format.
+CREATE FUNCTION _prometheus_label(v text)
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$
+    SELECT replace(replace(replace($1, E'\\', E'\\\\'), '"', E'\\"'), E'\n', E'\\n')
+$$;
+
 -- The query that turns one source's rows into samples: one row per
 -- sample, histograms expanded to _bucket (with le), _sum and _count.
+-- The query that turns one source's rows into samples: one row per sample,
+-- histograms expanded to _bucket (with le), _sum and _count.  Columns:
+-- name, labels (jsonb, only when with_json), series (the label set in the
+-- exposition format, without le), lbl (with le), value, type, help,
+-- family, ord (orders the samples of one series: buckets by le, then
+-- _sum and _count).
 CREATE FUNCTION _metric_source_sql(src text)
 RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT format('SELECT v.name, %s || v.extra AS labels, v.value::float8, v.type, v.help, v.family, v.ord FROM (%s) q CROSS JOIN LATERAL (%s) v(name, extra, value, type, help, family, ord) WHERE v.value IS NOT NULL',
+    SELECT format('SELECT v.name, CASE WHEN with_json THEN %s || v.extra END, l.series, l.series || CASE WHEN v.le IS NULL THEN %L WHEN l.series = %L THEN %L || v.le || %L ELSE %L || v.le || %L END, v.value::float8, v.type, v.help, v.family, v.ord FROM (%s) q CROSS JOIN LATERAL (SELECT %s AS series) l CROSS JOIN LATERAL (%s) v(name, extra, le, value, type, help, family, ord) WHERE v.value IS NOT NULL',
                   CASE WHEN cardinality(s.labels) = 0 THEN $l$'{}'::jsonb$l$
                        ELSE 'jsonb_build_object(' ||
                             (SELECT string_agg(format('%L, coalesce(q.%I::text, %L)', l, l, ''), ', ' ORDER BY i)
                                FROM unnest(s.labels) WITH ORDINALITY AS x(l, i)) || ')' END,
+                  '', '', 'le="', '"', ',le="', '"',
                   s.query,
+                  CASE WHEN cardinality(s.labels) = 0 THEN $l$''$l$
+                       ELSE (SELECT string_agg(format('%L || @extschema@._prometheus_label(coalesce(q.%I::text, %L)) || %L', l || '="', l, '', '"'), $l$ || ',' || $l$ ORDER BY l)
+                               FROM unnest(s.labels) AS x(l)) END,
                   (SELECT string_agg(
                        CASE WHEN c.type <> 'histogram'
-                            THEN format($f$SELECT %1$L, '{}'::jsonb, q.%2$I::float8, %3$L, %4$L, %1$L, 0$f$,
+                            THEN format($f$SELECT %1$L, '{}'::jsonb, NULL::text, q.%2$I::float8, %3$L, %4$L, %1$L, 0$f$,
                                         c.name, c."column", c.type, c.help)
-                            ELSE format($f$SELECT %1$L || '_bucket', jsonb_build_object('le', CASE WHEN b.le = 'Infinity' THEN '+Inf' ELSE b.le::text END), b.n::float8, 'histogram', %2$L, %1$L, b.i::int FROM unnest(q.%3$I, q.%4$I) WITH ORDINALITY AS b(le, n, i) UNION ALL SELECT %1$L || '_sum', '{}'::jsonb, q.%5$I::float8, 'histogram', %2$L, %1$L, 1000 UNION ALL SELECT %1$L || '_count', '{}'::jsonb, q.%6$I::float8, 'histogram', %2$L, %1$L, 1001$f$,
+                            ELSE format($f$SELECT %1$L || '_bucket', CASE WHEN with_json THEN jsonb_build_object('le', l.le) END, l.le, b.n::float8, 'histogram', %2$L, %1$L, b.i::int FROM unnest(q.%3$I, q.%4$I) WITH ORDINALITY AS b(bound, n, i) CROSS JOIN LATERAL (SELECT CASE WHEN b.bound = 'Infinity' THEN '+Inf' ELSE b.bound::text END AS le) l UNION ALL SELECT %1$L || '_sum', '{}'::jsonb, NULL, q.%5$I::float8, 'histogram', %2$L, %1$L, 1000 UNION ALL SELECT %1$L || '_count', '{}'::jsonb, NULL, q.%6$I::float8, 'histogram', %2$L, %1$L, 1001$f$,
                                         c.name, c.help, c."column", c."column" || '_bucket',
                                         c."column" || '_sum', c."column" || '_count') END,
                        ' UNION ALL ')
@@ -240,12 +258,26 @@ AS $$
      WHERE s.source = $1
 $$;
 
--- Metrics: one row per sample, with Prometheus' metric type and help.
--- ord orders the samples of one family and label set (histogram buckets
--- by le, then _sum and _count); prometheus() needs it.
-CREATE FUNCTION _metric_samples(
+-- The samples of every source.  Its body is generated here, once, from
+-- the catalogue, so that it is static SQL: a scraper that keeps its
+-- connection plans it once, not at every scrape.
+DO $do$
+DECLARE
+    all_sql text;
+    plain_sql text;
+BEGIN
+    SELECT string_agg('(' || @extschema@._metric_source_sql(s.source) || ')', ' UNION ALL '),
+           string_agg('(' || @extschema@._metric_source_sql(s.source) || ')', ' UNION ALL ')
+               FILTER (WHERE NOT s.needs_preload)
+      INTO all_sql, plain_sql
+      FROM @extschema@._metric_sources() s;
+    EXECUTE format($f$
+CREATE FUNCTION @extschema@._metric_samples(
+    with_json boolean,
     OUT name text,
     OUT labels jsonb,
+    OUT series text,
+    OUT lbl text,
     OUT value float8,
     OUT type text,
     OUT help text,
@@ -255,17 +287,17 @@ RETURNS SETOF record
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 SET jit = off
-AS $$
-DECLARE
-    preloaded boolean := @extschema@.preloaded();
-BEGIN
-    -- one query for all sources: planned once per call
-    RETURN QUERY EXECUTE
-        (SELECT string_agg('(' || @extschema@._metric_source_sql(s.source) || ')', ' UNION ALL ')
-           FROM @extschema@._metric_sources() s
-          WHERE preloaded OR NOT s.needs_preload);
+AS %L$f$,
+        -- four static queries without parameters, so that each is planned
+        -- once per session (a parameter would make plpgsql replan it)
+        format(E'BEGIN\n    IF @extschema@.preloaded() AND with_json THEN\n        RETURN QUERY %s;\n    ELSIF @extschema@.preloaded() THEN\n        RETURN QUERY %s;\n    ELSIF with_json THEN\n        RETURN QUERY %s;\n    ELSE\n        RETURN QUERY %s;\n    END IF;\nEND',
+               replace(all_sql, 'with_json', 'true'), replace(all_sql, 'with_json', 'false'),
+               replace(plain_sql, 'with_json', 'true'), replace(plain_sql, 'with_json', 'false')));
 END
-$$;
+$do$;
+
+COMMENT ON FUNCTION _metric_samples(boolean) IS
+'_metric_samples: every sample of the catalogue (generated from it at installation); with_json => false leaves labels NULL, for prometheus()';
 
 CREATE FUNCTION metrics(
     OUT name text,
@@ -278,7 +310,7 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
-    SELECT s.name, s.labels, s.value, s.type, s.help FROM @extschema@._metric_samples() s
+    SELECT s.name, s.labels, s.value, s.type, s.help FROM @extschema@._metric_samples(true) s
 $$;
 
 COMMENT ON FUNCTION metrics() IS
@@ -290,37 +322,23 @@ CREATE VIEW metrics AS
 COMMENT ON VIEW metrics IS
 'metrics: every sample moltres_ops exports, one row per sample (name, labels, value), with the Prometheus metric type and help text; the families are listed in metric_catalogue()';
 
--- Escape a label value for the exposition format.
-CREATE FUNCTION _prometheus_label(v text)
-RETURNS text
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-AS $$
-    SELECT replace(replace(replace($1, E'\\', E'\\\\'), '"', E'\\"'), E'\n', E'\\n')
-$$;
-
 CREATE FUNCTION prometheus()
 RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
-    WITH sample AS MATERIALIZED (
-        SELECT m.family,
-               m.labels - 'le' AS series,
-               m.ord,
-               m.name || coalesce('{' || (
-                   SELECT string_agg(format('%s="%s"', k.key, @extschema@._prometheus_label(k.value)), ',' ORDER BY k.key)
-                     FROM jsonb_each_text(m.labels) k) || '}', '') || ' ' ||
-               CASE WHEN m.value = 'Infinity' THEN '+Inf'
-                    WHEN m.value = '-Infinity' THEN '-Inf'
-                    WHEN m.value = 'NaN' THEN 'NaN'
-                    ELSE m.value::text END AS line
-          FROM @extschema@._metric_samples() m
-    ),
-    family AS (
+    WITH family AS (
         -- the samples of a series stay together, buckets in le order
-        SELECT s.family, string_agg(s.line, E'\n' ORDER BY s.series, s.ord) AS body
-          FROM sample s GROUP BY s.family
+        SELECT m.family,
+               string_agg(m.name || CASE WHEN m.lbl = '' THEN ' ' ELSE '{' || m.lbl || '} ' END ||
+                          CASE WHEN m.value = 'Infinity' THEN '+Inf'
+                               WHEN m.value = '-Infinity' THEN '-Inf'
+                               WHEN m.value = 'NaN' THEN 'NaN'
+                               ELSE m.value::text END,
+                          E'\n' ORDER BY m.series COLLATE "C", m.ord) AS body
+          FROM @extschema@._metric_samples(false) m
+         GROUP BY m.family
     )
     SELECT coalesce(string_agg(
                format(E'# HELP %s %s\n# TYPE %s %s\n', c.name, replace(replace(c.help, E'\\', E'\\\\'), E'\n', E'\\n'), c.name, c.type) ||
@@ -374,13 +392,13 @@ ALTER FUNCTION health() SET jit = off;
 
 REVOKE ALL ON FUNCTION statement_totals_internal() FROM PUBLIC;
 REVOKE ALL ON FUNCTION metrics_statements_internal() FROM PUBLIC;
-REVOKE ALL ON FUNCTION _metric_samples() FROM PUBLIC;
+REVOKE ALL ON FUNCTION _metric_samples(boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION metrics() FROM PUBLIC;
 REVOKE ALL ON FUNCTION prometheus() FROM PUBLIC;
 REVOKE ALL ON metrics FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION statement_totals_internal() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION metrics_statements_internal() TO pg_monitor;
-GRANT EXECUTE ON FUNCTION _metric_samples() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION _metric_samples(boolean) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION metrics() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION prometheus() TO pg_monitor;
 GRANT SELECT ON metrics TO pg_monitor;
