@@ -227,15 +227,15 @@ $$;
 -- The query that turns one source's rows into samples: one row per sample,
 -- histograms expanded to _bucket (with le), _sum and _count.  Columns:
 -- name, labels (jsonb, only when with_json), series (the label set in the
--- exposition format, without le), lbl (with le), value, type, help,
--- family, ord (orders the samples of one series: buckets by le, then
--- _sum and _count).
+-- exposition format, without le), lbl (with le), value, family (the
+-- catalogue's name), ord (orders the samples of one series: buckets by
+-- le, then _sum and _count).
 CREATE FUNCTION _metric_source_sql(src text)
 RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT format('SELECT v.name, CASE WHEN with_json THEN %s || v.extra END, l.series, l.series || CASE WHEN v.le IS NULL THEN %L WHEN l.series = %L THEN %L || v.le || %L ELSE %L || v.le || %L END, v.value::float8, v.type, v.help, v.family, v.ord FROM (%s) q CROSS JOIN LATERAL (SELECT %s AS series) l CROSS JOIN LATERAL (%s) v(name, extra, le, value, type, help, family, ord) WHERE v.value IS NOT NULL',
+    SELECT format('SELECT v.name, CASE WHEN with_json THEN %s || v.extra END, l.series, l.series || CASE WHEN v.le IS NULL THEN %L WHEN l.series = %L THEN %L || v.le || %L ELSE %L || v.le || %L END, v.value::float8, v.family, v.ord FROM (%s) q CROSS JOIN LATERAL (SELECT %s AS series) l CROSS JOIN LATERAL (%s) v(name, extra, le, value, type, help, family, ord) WHERE v.value IS NOT NULL',
                   CASE WHEN cardinality(s.labels) = 0 THEN $l$'{}'::jsonb$l$
                        ELSE 'jsonb_build_object(' ||
                             (SELECT string_agg(format('%L, coalesce(q.%I::text, %L)', l, l, ''), ', ' ORDER BY i)
@@ -263,13 +263,17 @@ $$;
 -- connection plans it once, not at every scrape.
 DO $do$
 DECLARE
-    all_sql text;
-    plain_sql text;
+    body text;
 BEGIN
-    SELECT string_agg('(' || @extschema@._metric_source_sql(s.source) || ')', ' UNION ALL '),
-           string_agg('(' || @extschema@._metric_source_sql(s.source) || ')', ' UNION ALL ')
-               FILTER (WHERE NOT s.needs_preload)
-      INTO all_sql, plain_sql
+    -- one static RETURN QUERY per source, without parameters (with or
+    -- without JSON labels are two copies), so that each is planned once
+    -- per session: a parameter would make PL/pgSQL replan it.
+    SELECT string_agg(format(E'    IF %s THEN\n        IF with_json THEN\n            RETURN QUERY %s;\n        ELSE\n            RETURN QUERY %s;\n        END IF;\n    END IF;\n',
+                             CASE WHEN s.needs_preload THEN 'preloaded' ELSE 'true' END,
+                             replace(@extschema@._metric_source_sql(s.source), 'with_json', 'true'),
+                             replace(@extschema@._metric_source_sql(s.source), 'with_json', 'false')),
+                      '' ORDER BY s.source)
+      INTO body
       FROM @extschema@._metric_sources() s;
     EXECUTE format($f$
 CREATE FUNCTION @extschema@._metric_samples(
@@ -279,8 +283,6 @@ CREATE FUNCTION @extschema@._metric_samples(
     OUT series text,
     OUT lbl text,
     OUT value float8,
-    OUT type text,
-    OUT help text,
     OUT family text,
     OUT ord int)
 RETURNS SETOF record
@@ -288,11 +290,7 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS %L$f$,
-        -- four static queries without parameters, so that each is planned
-        -- once per session (a parameter would make plpgsql replan it)
-        format(E'BEGIN\n    IF @extschema@.preloaded() AND with_json THEN\n        RETURN QUERY %s;\n    ELSIF @extschema@.preloaded() THEN\n        RETURN QUERY %s;\n    ELSIF with_json THEN\n        RETURN QUERY %s;\n    ELSE\n        RETURN QUERY %s;\n    END IF;\nEND',
-               replace(all_sql, 'with_json', 'true'), replace(all_sql, 'with_json', 'false'),
-               replace(plain_sql, 'with_json', 'true'), replace(plain_sql, 'with_json', 'false')));
+        E'DECLARE\n    preloaded boolean := @extschema@.preloaded();\nBEGIN\n' || body || 'END');
 END
 $do$;
 
@@ -310,7 +308,9 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
-    SELECT s.name, s.labels, s.value, s.type, s.help FROM @extschema@._metric_samples(true) s
+    SELECT s.name, s.labels, s.value, c.type, c.help
+      FROM @extschema@._metric_samples(true) s
+      JOIN @extschema@.metric_catalogue() c ON c.name = s.family
 $$;
 
 COMMENT ON FUNCTION metrics() IS
