@@ -147,6 +147,39 @@ mo_hist_to_prom(const uint32 *fine, uint8 shift, uint64 *out)
 		out[fine_to_prom[b]] += (uint64) fine[b] << shift;
 }
 
+/* The Prometheus bounds in seconds, as a float8[] with +Inf last ("le"). */
+Datum
+mo_prom_bounds_datum(void)
+{
+	Datum		le[MO_PROM_NBUCKETS];
+
+	for (int b = 0; b < MO_PROM_NBOUNDS; b++)
+		le[b] = Float8GetDatum((double) mo_prom_bounds_ns[b] / 1e9);
+	le[MO_PROM_NBOUNDS] = Float8GetDatum(get_float8_infinity());
+	return PointerGetDatum(construct_array(le, MO_PROM_NBUCKETS, FLOAT8OID, 8,
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
+ * Counts on the Prometheus bounds (not cumulative) as the cumulative int8[]
+ * that goes with mo_prom_bounds_datum(); *total gets their sum.
+ */
+Datum
+mo_prom_cumulative_datum(const uint64 *counts, uint64 *total)
+{
+	Datum		cum[MO_PROM_NBUCKETS];
+	uint64		n = 0;
+
+	for (int b = 0; b < MO_PROM_NBUCKETS; b++)
+	{
+		n += counts[b];
+		cum[b] = Int64GetDatum((int64) n);
+	}
+	*total = n;
+	return PointerGetDatum(construct_array(cum, MO_PROM_NBUCKETS, INT8OID, 8,
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
 PG_FUNCTION_INFO_V1(moltres_ops_histogram_percentiles);
 
 /*

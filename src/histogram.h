@@ -117,6 +117,8 @@ mo_prom_bucket(int64 ns)
 }
 
 extern void mo_hist_to_prom(const uint32 *fine, uint8 shift, uint64 *out);
+extern Datum mo_prom_bounds_datum(void);
+extern Datum mo_prom_cumulative_datum(const uint64 *counts, uint64 *total);
 extern double mo_hist_bucket_lower_ms(int b, int sub);
 extern double mo_hist_bucket_upper_ms(int b, int sub);
 extern void mo_hist_percentiles(const uint32 *hist, int sub,

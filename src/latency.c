@@ -34,13 +34,11 @@
  */
 #include "postgres.h"
 
-#include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
 #include "storage/lwlock.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/timestamp.h"
@@ -407,15 +405,12 @@ Datum
 moltres_ops_statement_totals(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Datum		le[MO_PROM_NBUCKETS];
+	Datum		le;
 	int			nrings;
 
 	mo_require_shmem();
 	InitMaterializedSRF(fcinfo, 0);
-
-	for (int b = 0; b < MO_PROM_NBOUNDS; b++)
-		le[b] = Float8GetDatum((double) mo_prom_bounds_ns[b] / NS_PER_SEC);
-	le[MO_PROM_NBOUNDS] = Float8GetDatum(get_float8_infinity());
+	le = mo_prom_bounds_datum();
 
 	LWLockAcquire(mls->lock, LW_SHARED);
 	nrings = mls->nrings;
@@ -426,24 +421,21 @@ moltres_ops_statement_totals(PG_FUNCTION_ARGS)
 		MoLatTotals *t = &mls->rings[r].totals;
 		Datum		values[ST_COLS];
 		bool		nulls[ST_COLS];
-		Datum		cum[MO_PROM_NBUCKETS];
-		uint64		n = 0;
+		uint64		counts[MO_PROM_NBUCKETS];
+		uint64		n;
+		Datum		cum;
 		int			i = 0;
 
 		memset(nulls, 0, sizeof(nulls));
 		for (int b = 0; b < MO_PROM_NBUCKETS; b++)
-		{
-			n += pg_atomic_read_u64(&t->buckets[b]);
-			cum[b] = Int64GetDatum((int64) n);
-		}
+			counts[b] = pg_atomic_read_u64(&t->buckets[b]);
+		cum = mo_prom_cumulative_datum(counts, &n);
 		values[i++] = ObjectIdGetDatum(r == 0 ? InvalidOid : mls->rings[r].dbid);
 		values[i++] = Int64GetDatum((int64) n);
 		values[i++] = Int64GetDatum((int64) pg_atomic_read_u64(&t->rows));
 		values[i++] = Float8GetDatum((double) pg_atomic_read_u64(&t->sum_ns) / NS_PER_SEC);
-		values[i++] = PointerGetDatum(construct_array(le, MO_PROM_NBUCKETS, FLOAT8OID, 8,
-													  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		values[i++] = PointerGetDatum(construct_array(cum, MO_PROM_NBUCKETS, INT8OID, 8,
-													  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		values[i++] = le;
+		values[i++] = cum;
 		values[i++] = Int64GetDatum((int64) pg_atomic_read_u64(&t->errors[MO_ERR_TIMEOUT]));
 		values[i++] = Int64GetDatum((int64) pg_atomic_read_u64(&t->errors[MO_ERR_CANCEL]));
 		values[i++] = Int64GetDatum((int64) pg_atomic_read_u64(&t->errors[MO_ERR_LOCK_TIMEOUT]));

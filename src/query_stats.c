@@ -63,7 +63,6 @@
 #include <unistd.h>
 
 #include "access/xact.h"
-#include "catalog/pg_type.h"
 #include "catalog/pg_authid.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -77,9 +76,7 @@
 #include "storage/lwlock.h"
 #include "storage/spin.h"
 #include "utils/acl.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/float.h"
 #include "utils/timestamp.h"
 
 #include "histogram.h"
@@ -955,7 +952,7 @@ moltres_ops_metrics_statements(PG_FUNCTION_ARGS)
 	int		   *slots;
 	uint32	   *gens;
 	MoEntrySnap *snap;
-	Datum		le[MO_PROM_NBUCKETS];
+	Datum		le;
 
 	mo_require_shmem();
 	InitMaterializedSRF(fcinfo, 0);
@@ -972,18 +969,15 @@ moltres_ops_metrics_statements(PG_FUNCTION_ARGS)
 	}
 	LWLockRelease(mss->lock);
 
-	for (int b = 0; b < MO_PROM_NBOUNDS; b++)
-		le[b] = Float8GetDatum((double) mo_prom_bounds_ns[b] / 1e9);
-	le[MO_PROM_NBOUNDS] = Float8GetDatum(get_float8_infinity());
-
+	le = mo_prom_bounds_datum();
 	snap = palloc(sizeof(MoEntrySnap));
 	for (int i = 0; i < n; i++)
 	{
 		Datum		values[MS_COLS];
 		bool		nulls[MS_COLS];
 		uint64		counts[MO_PROM_NBUCKETS];
-		Datum		cum[MO_PROM_NBUCKETS];
-		uint64		total = 0;
+		uint64		total;
+		Datum		cum;
 		int			k = 0;
 
 		if (!entry_snapshot(slots[i], snap, true) || snap->gen != gens[i])
@@ -991,11 +985,7 @@ moltres_ops_metrics_statements(PG_FUNCTION_ARGS)
 		if (!sees_all && snap->key.userid != me)
 			continue;
 		mo_hist_to_prom(snap->hist, snap->hist_shift, counts);
-		for (int b = 0; b < MO_PROM_NBUCKETS; b++)
-		{
-			total += counts[b];
-			cum[b] = Int64GetDatum((int64) total);
-		}
+		cum = mo_prom_cumulative_datum(counts, &total);
 		memset(nulls, 0, sizeof(nulls));
 		values[k++] = ObjectIdGetDatum(snap->key.userid);
 		values[k++] = ObjectIdGetDatum(snap->key.dbid);
@@ -1006,10 +996,8 @@ moltres_ops_metrics_statements(PG_FUNCTION_ARGS)
 		values[k++] = Int64GetDatum(snap->c.rows);
 		values[k++] = Float8GetDatum(snap->c.total_ms / 1000.0);
 		values[k++] = Int64GetDatum((int64) total);
-		values[k++] = PointerGetDatum(construct_array(le, MO_PROM_NBUCKETS, FLOAT8OID, 8,
-													  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		values[k++] = PointerGetDatum(construct_array(cum, MO_PROM_NBUCKETS, INT8OID, 8,
-													  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		values[k++] = le;
+		values[k++] = cum;
 		Assert(k == MS_COLS);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}

@@ -22,9 +22,15 @@
 -- percentiles (PromQL computes those from counters and histograms, across a
 -- fleet).  Everything runs with the caller's privileges; sources that need
 -- shared memory are left out when the library is not preloaded.  The
--- functions run with jit = off: their queries are cheap, and the planner's
--- estimates for the views they read (set-returning functions) would
--- otherwise make every scrape pay for JIT compilation.
+-- samples come from _metric_samples(), whose body is generated from the
+-- catalogue when the extension is created, as static queries that a
+-- scraper's session plans once.  The functions run with jit = off: their
+-- queries are cheap, and the planner's estimates for the views they read
+-- (ddl_activity's recursive query) would otherwise make every scrape pay
+-- for JIT compilation.
+--
+-- Where to add a family: a column to a source query (or a new source) and
+-- a row to metric_catalogue(), then regenerate the exporter's file.
 
 -- Running totals per database since the last reset (src/latency.c): top-level
 -- statements on the fixed Prometheus bounds, rows, errors by class.
@@ -230,12 +236,13 @@ $$;
 -- exposition format, without le), lbl (with le), value, family (the
 -- catalogue's name), ord (orders the samples of one series: buckets by
 -- le, then _sum and _count).
-CREATE FUNCTION _metric_source_sql(src text)
+CREATE FUNCTION _metric_source_sql(src text, with_json boolean)
 RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT format('SELECT v.name, CASE WHEN with_json THEN %s || v.extra END, l.series, l.series || CASE WHEN v.le IS NULL THEN %L WHEN l.series = %L THEN %L || v.le || %L ELSE %L || v.le || %L END, v.value::float8, v.family, v.ord FROM (%s) q CROSS JOIN LATERAL (SELECT %s AS series) l CROSS JOIN LATERAL (%s) v(name, extra, le, value, type, help, family, ord) WHERE v.value IS NOT NULL',
+    SELECT format('SELECT v.name, CASE WHEN %s THEN %s || v.extra END, l.series, l.series || CASE WHEN v.le IS NULL THEN %L WHEN l.series = %L THEN %L || v.le || %L ELSE %L || v.le || %L END, v.value::float8, v.family, v.ord FROM (%s) q CROSS JOIN LATERAL (SELECT %s AS series) l CROSS JOIN LATERAL (%s) v(name, extra, le, value, type, help, family, ord) WHERE v.value IS NOT NULL',
+                  $2::text,
                   CASE WHEN cardinality(s.labels) = 0 THEN $l$'{}'::jsonb$l$
                        ELSE 'jsonb_build_object(' ||
                             (SELECT string_agg(format('%L, coalesce(q.%I::text, %L)', l, l, ''), ', ' ORDER BY i)
@@ -249,9 +256,9 @@ AS $$
                        CASE WHEN c.type <> 'histogram'
                             THEN format($f$SELECT %1$L, '{}'::jsonb, NULL::text, q.%2$I::float8, %3$L, %4$L, %1$L, 0$f$,
                                         c.name, c."column", c.type, c.help)
-                            ELSE format($f$SELECT %1$L || '_bucket', CASE WHEN with_json THEN jsonb_build_object('le', l.le) END, l.le, b.n::float8, 'histogram', %2$L, %1$L, b.i::int FROM unnest(q.%3$I, q.%4$I) WITH ORDINALITY AS b(bound, n, i) CROSS JOIN LATERAL (SELECT CASE WHEN b.bound = 'Infinity' THEN '+Inf' ELSE b.bound::text END AS le) l UNION ALL SELECT %1$L || '_sum', '{}'::jsonb, NULL, q.%5$I::float8, 'histogram', %2$L, %1$L, 1000 UNION ALL SELECT %1$L || '_count', '{}'::jsonb, NULL, q.%6$I::float8, 'histogram', %2$L, %1$L, 1001$f$,
+                            ELSE format($f$SELECT %1$L || '_bucket', CASE WHEN %7$s THEN jsonb_build_object('le', l.le) END, l.le, b.n::float8, 'histogram', %2$L, %1$L, b.i::int FROM unnest(q.%3$I, q.%4$I) WITH ORDINALITY AS b(bound, n, i) CROSS JOIN LATERAL (SELECT CASE WHEN b.bound = 'Infinity' THEN '+Inf' ELSE b.bound::text END AS le) l UNION ALL SELECT %1$L || '_sum', '{}'::jsonb, NULL, q.%5$I::float8, 'histogram', %2$L, %1$L, 1000 UNION ALL SELECT %1$L || '_count', '{}'::jsonb, NULL, q.%6$I::float8, 'histogram', %2$L, %1$L, 1001$f$,
                                         c.name, c.help, c."column", c."column" || '_bucket',
-                                        c."column" || '_sum', c."column" || '_count') END,
+                                        c."column" || '_sum', c."column" || '_count', $2::text) END,
                        ' UNION ALL ')
                      FROM @extschema@.metric_catalogue() c WHERE c.source = s.source))
       FROM @extschema@._metric_sources() s
@@ -270,8 +277,8 @@ BEGIN
     -- per session: a parameter would make PL/pgSQL replan it.
     SELECT string_agg(format(E'    IF %s THEN\n        IF with_json THEN\n            RETURN QUERY %s;\n        ELSE\n            RETURN QUERY %s;\n        END IF;\n    END IF;\n',
                              CASE WHEN s.needs_preload THEN 'preloaded' ELSE 'true' END,
-                             replace(@extschema@._metric_source_sql(s.source), 'with_json', 'true'),
-                             replace(@extschema@._metric_source_sql(s.source), 'with_json', 'false')),
+                             @extschema@._metric_source_sql(s.source, true),
+                             @extschema@._metric_source_sql(s.source, false)),
                       '' ORDER BY s.source)
       INTO body
       FROM @extschema@._metric_sources() s;
