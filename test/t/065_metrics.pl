@@ -3,7 +3,8 @@
 # finds nothing in prometheus() nor in the exporter's scrape; the alert
 # rules pass `promtool test rules`; and end to end, a real Prometheus
 # scraping a real postgres_exporter computes the same p99 as the extension
-# (within the histogram's bucket) and fires an alert.
+# (within the histogram's bucket) and fires an alert; and it works on a
+# streaming standby.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -63,7 +64,7 @@ sub promtool_check
 }
 
 my $node = PostgreSQL::Test::Cluster->new('metrics');
-$node->init;
+$node->init(allows_streaming => 1);
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'moltres_ops'
 compute_query_id = on
@@ -221,5 +222,18 @@ scrape_configs:
 		'MoltresOpsStatementTimeouts fires in Prometheus');
 }
 
+# On a streaming standby: the scrape works read-only, the standby reports
+# its replay delay and the primary the standby's lag.
+$node->backup('b');
+my $standby = PostgreSQL::Test::Cluster->new('metrics_standby');
+$standby->init_from_backup($node, 'b', has_streaming => 1);
+$standby->start;
+$node->wait_for_catchup($standby);
+like($standby->safe_psql('postgres', 'SELECT moltres_ops.prometheus()'),
+	qr/^moltres_ops_standby_replay_delay_seconds 0$/m, 'standby: prometheus() answers, with the replay delay');
+like($node->safe_psql('postgres', 'SELECT moltres_ops.prometheus()'),
+	qr/^moltres_ops_replication_lag_seconds\{application_name="metrics_standby"\} [0-9.e+-]+$/m,
+	'primary: the lag of the standby');
+$standby->stop;
 $node->stop;
 done_testing();
