@@ -3,9 +3,13 @@
  * histogram.c
  *	  Percentile maths over the log-linear histograms of histogram.h, and
  *	  histogram_percentiles(), which runs a list of durations through the
- *	  same code so that its error bound can be checked from SQL.
+ *	  same code so that its error bound can be checked from SQL; and the
+ *	  fixed Prometheus bounds: folding a fine histogram onto them, and the
+ *	  le / cumulative-count arrays the metrics functions return.
  *
- * Pure functions over memory the caller owns: no shared state, no locks.
+ * Pure functions over memory the caller owns: no shared state, no locks
+ * (the fine-to-Prometheus bucket map is a per-process table filled on
+ * first use).
  *
  * Memory per histogram (see histogram.h for the bucket scheme):
  *	per statement	770 buckets x 4 bytes = 3,080 bytes, error <= 2.08 %

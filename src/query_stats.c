@@ -41,8 +41,8 @@
  * once, the first time it is recorded with at least
  * moltres_ops.metrics_min_calls calls while the list has room (the only
  * time the hot path takes the LWLock for an entry that exists), and leaves
- * when it is freed (evicted or reset).  Its `exported` flag is under its
- * spinlock.
+ * when it is freed (evicted or reset).  Its `exported` flag changes only
+ * with both the LWLock and its spinlock held, so either suffices to read it.
  *
  * So in steady state a statement costs one lock-free probe, one spinlock
  * on its own entry held for a few dozen instructions, and nothing global.
