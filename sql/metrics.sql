@@ -21,9 +21,13 @@ SELECT count(*) AS uncatalogued FROM moltres_ops.metrics m
 SELECT DISTINCT k AS unknown_label FROM moltres_ops.metrics m, jsonb_object_keys(m.labels) k
  WHERE k <> 'le' AND k NOT IN (SELECT label FROM moltres_ops._metric_labels());
 
--- One sample per health check, 0 ok / 1 warn / 2 critical.
-SELECT labels ->> 'check' AS check_name, value IN (0, 1, 2) AS mapped FROM moltres_ops.metrics
- WHERE name = 'moltres_ops_health_status' ORDER BY 1;
+-- One sample per health check, 0 ok / 1 warn / 2 critical (whatever the
+-- list of checks).
+SELECT count(*) = (SELECT count(*) FROM moltres_ops.health()) AS one_per_check,
+       bool_and(m.value = CASE h.status WHEN 'ok' THEN 0 WHEN 'warn' THEN 1 WHEN 'critical' THEN 2 END) AS mapped
+  FROM moltres_ops.metrics m
+  JOIN moltres_ops.health() AS h(check_name, status) ON h.check_name = m.labels ->> 'check'
+ WHERE m.name = 'moltres_ops_health_status';
 
 -- Per-database histogram: statements below run in this database; buckets
 -- are cumulative, +Inf equals _count, and _count moves with the statements.
