@@ -88,6 +88,27 @@ SELECT count(*) AS below_threshold_series FROM moltres_ops.metrics m
  WHERE m.name LIKE 'moltres_ops_query_%'
    AND m.labels ->> 'queryid' IN (SELECT queryid::text FROM moltres_ops.query_stats WHERE query LIKE 'SELECT $1 AS below_threshold%');
 
+-- Every histogram series, per database or per statement: 17 buckets that
+-- never decrease, the +Inf one equal to _count.
+WITH b AS (
+    SELECT regexp_replace(name, '_bucket$', '') AS family, labels - 'le' AS series,
+           CASE labels ->> 'le' WHEN '+Inf' THEN 'Infinity'::float8 ELSE (labels ->> 'le')::float8 END AS le,
+           value
+      FROM moltres_ops.metrics WHERE name LIKE '%\_seconds\_bucket'
+), s AS (
+    SELECT family, series, count(*) AS buckets,
+           max(value) FILTER (WHERE le = 'Infinity') AS inf,
+           bool_and(value >= coalesce(prev, 0)) AS monotone
+      FROM (SELECT *, lag(value) OVER (PARTITION BY family, series ORDER BY le) AS prev FROM b) x
+     GROUP BY family, series
+)
+SELECT s.family, count(*) > 0 AS has_series, bool_and(s.buckets = 17) AS all_buckets,
+       bool_and(s.monotone) AS monotone,
+       bool_and(s.inf = c.value) AS inf_is_count
+  FROM s
+  JOIN moltres_ops.metrics c ON c.name = s.family || '_count' AND c.labels = s.series
+ GROUP BY s.family ORDER BY 1;
+
 -- Prometheus text: every line is a comment or a well-formed sample, each
 -- family has one HELP and one TYPE, and no series appears twice.
 WITH l AS (SELECT line FROM regexp_split_to_table(moltres_ops.prometheus(), E'\n') AS line WHERE line <> '')
