@@ -219,7 +219,7 @@ mo_latency_record(const MoExecResult *res)
 	t = &my_ring->totals;
 	pg_atomic_fetch_add_u64(&t->buckets[mo_prom_bucket(res->duration_ns)], 1);
 	pg_atomic_fetch_add_u64(&t->sum_ns, (uint64) Max(res->duration_ns, 0));
-	if (res->rows > 0)
+	if (res->err == MO_OK && res->rows > 0)
 		pg_atomic_fetch_add_u64(&t->rows, res->rows);
 	if (unlikely(res->err != MO_OK))
 		pg_atomic_fetch_add_u64(&t->errors[res->err], 1);

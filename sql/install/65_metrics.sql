@@ -199,7 +199,7 @@ AS $$
         (23, 'moltres_ops_statistics', 'reset_timestamp_seconds', 'gauge', 'seconds',
          'Unix time of the last full moltres_ops.reset() (or of the first start)'),
         (24, 'moltres_ops_statement', 'rows_total', 'counter', '',
-         'Rows returned or affected by top-level statements'),
+         'Rows returned or affected by top-level statements that succeeded'),
         (25, 'moltres_ops_statement', 'duration_seconds', 'histogram', 'seconds',
          'Duration of top-level statements, failed ones included'),
         (26, 'moltres_ops_statement_errors', 'total', 'counter', '',
