@@ -92,20 +92,6 @@ SELECT name, status, detail FROM moltres_ops.health_evaluate()
 SELECT database, interval_s FROM moltres_ops.health_worker;
 SELECT count(*) AS transitions FROM moltres_ops.health_history;
 
--- Metrics: the families, one sample per health check, labels as JSON.
-SELECT DISTINCT name, type FROM moltres_ops.metrics
- WHERE name NOT LIKE 'moltres_ops_statement_%' ORDER BY name;
-SELECT labels ->> 'check' AS check_name FROM moltres_ops.metrics
- WHERE name = 'moltres_ops_health_status' ORDER BY 1;
-
--- Prometheus text: every line is a comment or a well-formed sample, and
--- each family has HELP and TYPE before its samples.
-WITH l AS (SELECT line FROM regexp_split_to_table(moltres_ops.prometheus(), E'\n') AS line WHERE line <> '')
-SELECT count(*) FILTER (WHERE line !~ '^(# (HELP|TYPE) [a-z_][a-z0-9_]* .+|[a-z_][a-z0-9_]*(\{([a-z_]+="([^"\\]|\\.)*",?)+\})? (-?[0-9.e+-]+|\+Inf|-Inf|NaN))$') AS malformed,
-       count(*) FILTER (WHERE line LIKE '# TYPE %') = (SELECT count(DISTINCT name) FROM moltres_ops.metrics) AS type_per_family
-  FROM l;
-SELECT moltres_ops._prometheus_label(E'a"b\\c\nd') AS escaped;
-
 -- Only monitoring roles may read it.
 CREATE ROLE mo_health_plain;
 SET ROLE mo_health_plain;

@@ -59,6 +59,8 @@ bool		mo_log_parameters = false;
 int			mo_log_plan = MO_LOG_PLAN_OFF;
 bool		mo_log_slow = true;
 int			mo_max_query_text = 2048;
+int			mo_metrics_min_calls = 100;
+int			mo_metrics_statements = 100;
 int			mo_max_session_stats = 1000;
 int			mo_max_statements = 5000;
 bool		mo_save = true;
@@ -417,6 +419,24 @@ mo_guc_init(void)
 								PGC_POSTMASTER,
 								0,
 								NULL, NULL, NULL);
+
+	DefineCustomIntVariable("moltres_ops.metrics_min_calls",
+							"Executions after which a statement joins the per-statement metrics.",
+							"A statement that reaches this many calls is exported by metrics and prometheus() until it is evicted or reset, while fewer than moltres_ops.metrics_statements are.",
+							&mo_metrics_min_calls,
+							100, 1, INT_MAX,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("moltres_ops.metrics_statements",
+							"Most statements exported with their own metrics.",
+							"Statements join in the order they reach moltres_ops.metrics_min_calls and stay until evicted or reset; 0 exports none.",
+							&mo_metrics_statements,
+							100, 0, MO_METRICS_STATEMENTS_MAX,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("moltres_ops.save",
 							 "Save statement statistics across server shutdowns.",

@@ -3,9 +3,13 @@
  * histogram.c
  *	  Percentile maths over the log-linear histograms of histogram.h, and
  *	  histogram_percentiles(), which runs a list of durations through the
- *	  same code so that its error bound can be checked from SQL.
+ *	  same code so that its error bound can be checked from SQL; and the
+ *	  fixed Prometheus bounds: folding a fine histogram onto them, and the
+ *	  le / cumulative-count arrays the metrics functions return.
  *
- * Pure functions over memory the caller owns: no shared state, no locks.
+ * Pure functions over memory the caller owns: no shared state, no locks
+ * (the fine-to-Prometheus bucket map is a per-process table filled on
+ * first use).
  *
  * Memory per histogram (see histogram.h for the bucket scheme):
  *	per statement	770 buckets x 4 bytes = 3,080 bytes, error <= 2.08 %
@@ -26,6 +30,12 @@
 #include "histogram.h"
 
 #define NS_PER_MS	1000000.0
+
+const int64 mo_prom_bounds_ns[MO_PROM_NBOUNDS] = MO_PROM_BOUNDS_NS;
+
+/* Prometheus bucket of each fine bucket; filled on first use. */
+static uint8 fine_to_prom[MO_HIST_FINE_NBUCKETS];
+static bool fine_to_prom_ready = false;
 
 /* Lower bound of bucket b, in milliseconds (bucket 0 starts at 0). */
 double
@@ -107,6 +117,71 @@ mo_hist_percentiles(const uint32 *hist, int sub,
 			est = max_ms;
 		out[k] = est;
 	}
+}
+
+/*
+ * mo_hist_to_prom - fold a per-statement histogram (MO_HIST_FINE_SUB) into
+ * non-cumulative counts on the Prometheus bounds: out[MO_PROM_NBUCKETS].
+ * A fine bucket goes whole to the first bound at or above its midpoint;
+ * the open-ended last bucket goes to +Inf.  Counts are scaled back by
+ * 2^shift (see histogram.h).
+ */
+void
+mo_hist_to_prom(const uint32 *fine, uint8 shift, uint64 *out)
+{
+	if (unlikely(!fine_to_prom_ready))
+	{
+		for (int b = 0; b < MO_HIST_FINE_NBUCKETS; b++)
+		{
+			double		mid_ns;
+
+			if (b == MO_HIST_FINE_NBUCKETS - 1)
+			{
+				fine_to_prom[b] = MO_PROM_NBOUNDS;
+				continue;
+			}
+			mid_ns = (mo_hist_bucket_lower_ms(b, MO_HIST_FINE_SUB) +
+					  mo_hist_bucket_lower_ms(b + 1, MO_HIST_FINE_SUB)) / 2.0 * NS_PER_MS;
+			fine_to_prom[b] = (uint8) mo_prom_bucket((int64) ceil(mid_ns));
+		}
+		fine_to_prom_ready = true;
+	}
+	memset(out, 0, sizeof(uint64) * MO_PROM_NBUCKETS);
+	for (int b = 0; b < MO_HIST_FINE_NBUCKETS; b++)
+		out[fine_to_prom[b]] += (uint64) fine[b] << shift;
+}
+
+/* The Prometheus bounds in seconds, as a float8[] with +Inf last ("le"). */
+Datum
+mo_prom_bounds_datum(void)
+{
+	Datum		le[MO_PROM_NBUCKETS];
+
+	for (int b = 0; b < MO_PROM_NBOUNDS; b++)
+		le[b] = Float8GetDatum((double) mo_prom_bounds_ns[b] / 1e9);
+	le[MO_PROM_NBOUNDS] = Float8GetDatum(get_float8_infinity());
+	return PointerGetDatum(construct_array(le, MO_PROM_NBUCKETS, FLOAT8OID, 8,
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
+ * Counts on the Prometheus bounds (not cumulative) as the cumulative int8[]
+ * that goes with mo_prom_bounds_datum(); *total gets their sum.
+ */
+Datum
+mo_prom_cumulative_datum(const uint64 *counts, uint64 *total)
+{
+	Datum		cum[MO_PROM_NBUCKETS];
+	uint64		n = 0;
+
+	for (int b = 0; b < MO_PROM_NBUCKETS; b++)
+	{
+		n += counts[b];
+		cum[b] = Int64GetDatum((int64) n);
+	}
+	*total = n;
+	return PointerGetDatum(construct_array(cum, MO_PROM_NBUCKETS, INT8OID, 8,
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
 PG_FUNCTION_INFO_V1(moltres_ops_histogram_percentiles);

@@ -25,6 +25,13 @@
  * every percentile) survives; reported counts are then multiplied back by
  * 2^shift and are exact to within 2^shift.
  *
+ * For Prometheus the same durations are also counted on a fixed, coarse
+ * set of bucket bounds (MO_PROM_BOUNDS, seconds, "le" in Prometheus terms):
+ * exactly, by comparison, for the per-database totals of latency.c, and
+ * derived from a fine histogram for a statement (mo_hist_to_prom: each fine
+ * bucket goes to the first bound at or above its midpoint, so a duration
+ * within 2.1 % of a bound may be counted on the other side of it).
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MO_HISTOGRAM_H
@@ -79,6 +86,39 @@ mo_hist_add(uint32 *hist, int nbuckets, int b, uint8 *shift)
 	}
 }
 
+/*
+ * Prometheus bucket bounds in nanoseconds: 0.5 ms to 60 s, 16 bounds, and
+ * the +Inf bucket after them.  Fixed: changing them changes every series.
+ */
+#define MO_PROM_NBOUNDS		16
+#define MO_PROM_NBUCKETS	(MO_PROM_NBOUNDS + 1)
+#define MO_PROM_BOUNDS_NS \
+	{500000, 1000000, 2500000, 5000000, 10000000, 25000000, 50000000, \
+	 100000000, 250000000, 500000000, INT64CONST(1000000000), \
+	 INT64CONST(2500000000), INT64CONST(5000000000), \
+	 INT64CONST(10000000000), INT64CONST(30000000000), \
+	 INT64CONST(60000000000)}
+
+extern const int64 mo_prom_bounds_ns[MO_PROM_NBOUNDS];
+
+/*
+ * mo_prom_bucket - the Prometheus bucket of a duration: the first bound it
+ * does not exceed, MO_PROM_NBOUNDS for +Inf.  Most statements are fast, so
+ * a linear scan from the bottom ends after a compare or two.
+ */
+static inline int
+mo_prom_bucket(int64 ns)
+{
+	int			i = 0;
+
+	while (i < MO_PROM_NBOUNDS && ns > mo_prom_bounds_ns[i])
+		i++;
+	return i;
+}
+
+extern void mo_hist_to_prom(const uint32 *fine, uint8 shift, uint64 *out);
+extern Datum mo_prom_bounds_datum(void);
+extern Datum mo_prom_cumulative_datum(const uint64 *counts, uint64 *total);
 extern double mo_hist_bucket_lower_ms(int b, int sub);
 extern double mo_hist_bucket_upper_ms(int b, int sub);
 extern void mo_hist_percentiles(const uint32 *hist, int sub,

@@ -15,6 +15,12 @@
  * needs no background process and no lock.  The whole instance is the sum
  * of all rings at read time, so a statement touches one ring only.
  *
+ * Each ring also keeps running totals since the last reset, for the
+ * Prometheus counters and the moltres_ops_statement_duration_seconds
+ * histogram: executions per bucket of the fixed Prometheus bounds
+ * (histogram.h), the sum of their durations, rows, and errors by class.
+ * They are atomics added to by the statement itself, like the slots.
+ *
  * Locking: the area's LWLock protects assigning a ring to a database (once
  * per database and backend: the ring is cached in the backend).  Slot
  * counters and tags are atomics; a statement that arrives while its slot is
@@ -63,9 +69,18 @@ typedef struct MoLatSlot
 	pg_atomic_uint32 hist[MO_HIST_COARSE_NBUCKETS];
 } MoLatSlot;
 
+typedef struct MoLatTotals
+{
+	pg_atomic_uint64 buckets[MO_PROM_NBUCKETS];	/* not cumulative */
+	pg_atomic_uint64 sum_ns;
+	pg_atomic_uint64 rows;
+	pg_atomic_uint64 errors[MO_ERR_NCLASSES];	/* by MoErrClass; [0] unused */
+} MoLatTotals;
+
 typedef struct MoLatRing
 {
 	Oid			dbid;			/* set once under the LWLock */
+	MoLatTotals totals;
 	MoLatSlot	slots[MO_LAT_NSLOTS];
 } MoLatRing;
 
@@ -111,6 +126,27 @@ zero_slot(MoLatSlot *s)
 		pg_atomic_write_u32(&s->hist[b], 0);
 }
 
+/* Zero one counter of the totals: init at start-up, write at a reset. */
+static inline void
+zero_u64(pg_atomic_uint64 *v, bool init)
+{
+	if (init)
+		pg_atomic_init_u64(v, 0);
+	else
+		pg_atomic_write_u64(v, 0);
+}
+
+static void
+zero_totals(MoLatTotals *t, bool init)
+{
+	for (int b = 0; b < MO_PROM_NBUCKETS; b++)
+		zero_u64(&t->buckets[b], init);
+	zero_u64(&t->sum_ns, init);
+	zero_u64(&t->rows, init);
+	for (int e = 0; e < MO_ERR_NCLASSES; e++)
+		zero_u64(&t->errors[e], init);
+}
+
 static void
 mo_latency_shmem_startup(void *area, bool found)
 {
@@ -123,6 +159,7 @@ mo_latency_shmem_startup(void *area, bool found)
 	for (int r = 0; r <= MO_LAT_MAX_DBS; r++)
 	{
 		mls->rings[r].dbid = InvalidOid;
+		zero_totals(&mls->rings[r].totals, true);
 		for (int i = 0; i < MO_LAT_NSLOTS; i++)
 		{
 			MoLatSlot  *s = &mls->rings[r].slots[i];
@@ -230,8 +267,22 @@ count_error(MoLatSlot *s, MoErrClass err)
 void
 mo_latency_record(const MoExecResult *res)
 {
-	MoLatSlot  *s = current_slot(epoch_of(res->end_time));
+	MoLatSlot  *s;
+	MoLatTotals *t;
 
+	if (unlikely(my_ring == NULL))
+		my_ring = ring_for(MyDatabaseId);
+
+	/* running totals first: they count even when the slot is busy */
+	t = &my_ring->totals;
+	pg_atomic_fetch_add_u64(&t->buckets[mo_prom_bucket(res->duration_ns)], 1);
+	pg_atomic_fetch_add_u64(&t->sum_ns, (uint64) Max(res->duration_ns, 0));
+	if (res->err == MO_OK && res->rows > 0)
+		pg_atomic_fetch_add_u64(&t->rows, res->rows);
+	if (unlikely(res->err != MO_OK))
+		pg_atomic_fetch_add_u64(&t->errors[res->err], 1);
+
+	s = current_slot(epoch_of(res->end_time));
 	if (unlikely(s == NULL))
 	{
 		mo_stats_count_dropped();
@@ -259,6 +310,10 @@ mo_latency_reclassify(const MoExecResult *res, MoErrClass err)
 	if (unlikely(my_ring == NULL))
 		return;
 	s = &my_ring->slots[epoch % MO_LAT_NSLOTS];
+	pg_atomic_fetch_add_u64(&my_ring->totals.errors[err], 1);
+	if (res->rows > 0)
+		pg_atomic_fetch_sub_u64(&my_ring->totals.rows,
+								Min(res->rows, pg_atomic_read_u64(&my_ring->totals.rows)));
 	if (pg_atomic_read_u64(&s->epoch) == epoch)
 		count_error(s, err);
 }
@@ -277,6 +332,11 @@ mo_latency_record_failure(MoErrClass err)
 	MoLatSlot  *s;
 
 	INSTR_TIME_SET_CURRENT(now);
+	if (unlikely(my_ring == NULL))
+		my_ring = ring_for(MyDatabaseId);
+	/* one count in the first bucket, so that _count includes the request */
+	pg_atomic_fetch_add_u64(&my_ring->totals.buckets[0], 1);
+	pg_atomic_fetch_add_u64(&my_ring->totals.errors[err], 1);
 	s = current_slot(epoch_of(now));
 	if (s == NULL)
 		return;
@@ -284,10 +344,15 @@ mo_latency_record_failure(MoErrClass err)
 	count_error(s, err);
 }
 
-/* mo_latency_reset - forget every window (reset() with no arguments). */
+/*
+ * mo_latency_reset - forget every window and the running totals (reset()
+ * with no arguments).
+ */
 void
 mo_latency_reset(void)
 {
+	for (int r = 0; r <= MO_LAT_MAX_DBS; r++)
+		zero_totals(&mls->rings[r].totals, false);
 	for (int r = 0; r <= MO_LAT_MAX_DBS; r++)
 		for (int i = 0; i < MO_LAT_NSLOTS; i++)
 			pg_atomic_write_u64(&mls->rings[r].slots[i].epoch, 0);
@@ -415,6 +480,64 @@ moltres_ops_latency(PG_FUNCTION_ARGS)
 		}
 		put_row(rsinfo, InvalidOid, windows[w], span, all);
 		pfree(all);
+	}
+	return (Datum) 0;
+}
+
+#define ST_COLS 12
+
+PG_FUNCTION_INFO_V1(moltres_ops_statement_totals);
+
+/*
+ * moltres_ops_statement_totals - the running totals of each database with
+ * a ring, and of the databases that share ring 0 (dbid 0): top-level
+ * executions, rows, the sum of durations (s), the Prometheus bounds (s)
+ * with cumulative counts (+Inf last), and errors by class.  Executions
+ * are the +Inf count, so the histogram is self-consistent.
+ */
+Datum
+moltres_ops_statement_totals(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum		le;
+	int			nrings;
+
+	mo_require_shmem();
+	InitMaterializedSRF(fcinfo, 0);
+	le = mo_prom_bounds_datum();
+
+	LWLockAcquire(mls->lock, LW_SHARED);
+	nrings = mls->nrings;
+	LWLockRelease(mls->lock);
+
+	for (int r = 0; r < nrings; r++)
+	{
+		MoLatTotals *t = &mls->rings[r].totals;
+		Datum		values[ST_COLS];
+		bool		nulls[ST_COLS];
+		uint64		counts[MO_PROM_NBUCKETS];
+		uint64		n;
+		Datum		cum;
+		int			i = 0;
+
+		memset(nulls, 0, sizeof(nulls));
+		for (int b = 0; b < MO_PROM_NBUCKETS; b++)
+			counts[b] = pg_atomic_read_u64(&t->buckets[b]);
+		cum = mo_prom_cumulative_datum(counts, &n);
+		values[i++] = ObjectIdGetDatum(r == 0 ? InvalidOid : mls->rings[r].dbid);
+		values[i++] = Int64GetDatum((int64) n);
+		values[i++] = Int64GetDatum((int64) pg_atomic_read_u64(&t->rows));
+		values[i++] = Float8GetDatum((double) pg_atomic_read_u64(&t->sum_ns) / NS_PER_SEC);
+		values[i++] = le;
+		values[i++] = cum;
+		values[i++] = Int64GetDatum((int64) pg_atomic_read_u64(&t->errors[MO_ERR_TIMEOUT]));
+		values[i++] = Int64GetDatum((int64) pg_atomic_read_u64(&t->errors[MO_ERR_CANCEL]));
+		values[i++] = Int64GetDatum((int64) pg_atomic_read_u64(&t->errors[MO_ERR_LOCK_TIMEOUT]));
+		values[i++] = Int64GetDatum((int64) pg_atomic_read_u64(&t->errors[MO_ERR_DEADLOCK]));
+		values[i++] = Int64GetDatum((int64) pg_atomic_read_u64(&t->errors[MO_ERR_SERIALIZATION]));
+		values[i++] = Int64GetDatum((int64) pg_atomic_read_u64(&t->errors[MO_ERR_OTHER]));
+		Assert(i == ST_COLS);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
 }

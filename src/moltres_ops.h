@@ -70,11 +70,16 @@ extern int	mo_track;
 extern bool mo_track_utility;
 extern int	mo_max_statements;
 extern int	mo_max_query_text;
+extern int	mo_metrics_min_calls;
+extern int	mo_metrics_statements;
 extern int	mo_max_session_stats;
 extern bool mo_save;
 extern int	mo_slow_query_ms;
 extern int	mo_trace_lock_timeout;
 extern int	mo_trace_statement_timeout;
+
+/* hard cap of moltres_ops.metrics_statements (sizes shared memory) */
+#define MO_METRICS_STATEMENTS_MAX	1000
 
 extern void mo_guc_init(void);
 

@@ -35,6 +35,15 @@
  *	  until the entry is evicted (which bumps gen).  Readers copy text
  *	  without a lock and discard the copy if gen changed meanwhile.
  *
+ * The metrics export (metrics_statements_internal) reads a bounded, stable
+ * set of entries without scanning the table: `exported`, a list of at most
+ * moltres_ops.metrics_statements slots under the LWLock.  An entry joins
+ * once, the first time it is recorded with at least
+ * moltres_ops.metrics_min_calls calls while the list has room (the only
+ * time the hot path takes the LWLock for an entry that exists), and leaves
+ * when it is freed (evicted or reset).  Its `exported` flag changes only
+ * with both the LWLock and its spinlock held, so either suffices to read it.
+ *
  * So in steady state a statement costs one lock-free probe, one spinlock
  * on its own entry held for a few dozen instructions, and nothing global.
  * When the table is full a new key evicts by a bounded clock sweep (at most
@@ -118,6 +127,7 @@ typedef struct MoEntry
 	bool		in_use;
 	uint8		usage;			/* clock sweep count, 0..MO_USAGE_MAX */
 	uint8		hist_shift;		/* times the histogram was halved */
+	bool		exported;		/* in mss->exported */
 	uint32		gen;			/* bumped whenever the entry is freed */
 	int			encoding;		/* of the text */
 	int			next_free;		/* free list link (under the LWLock) */
@@ -138,6 +148,8 @@ typedef struct MoStatsShared
 	int			free_head;
 	int			clock_hand;
 	TimestampTz stats_reset;
+	int			nexported;		/* read without the lock as a hint */
+	int			exported[MO_METRICS_STATEMENTS_MAX];	/* slots, oldest first */
 	/* atomics */
 	pg_atomic_uint64 evictions;
 	pg_atomic_uint64 dropped;
@@ -237,6 +249,7 @@ mo_stats_shmem_startup(void *area, bool found)
 		e->next_free = (i + 1 < mss->max_entries) ? i + 1 : -1;
 	}
 	mss->free_head = 0;
+	mss->nexported = 0;
 
 	/* The postmaster (or a single-user backend) owns the file. */
 	if (!IsUnderPostmaster)
@@ -396,6 +409,18 @@ entry_free(int slot)
 	e->in_use = false;
 	e->gen++;
 	SpinLockRelease(&e->mutex);
+	if (e->exported)
+	{
+		for (int i = 0; i < mss->nexported; i++)
+			if (mss->exported[i] == slot)
+			{
+				memmove(&mss->exported[i], &mss->exported[i + 1],
+						sizeof(int) * (mss->nexported - i - 1));
+				mss->nexported--;
+				break;
+			}
+		e->exported = false;
+	}
 	pg_atomic_write_u32(&e->text_len, 0);
 	e->next_free = mss->free_head;
 	mss->free_head = slot;
@@ -468,6 +493,7 @@ entry_create(const MoStatsKey *key, const char *text, int text_len)
 	memset(&e->c, 0, sizeof(MoCounters));
 	memset(e->hist, 0, sizeof(e->hist));
 	e->hist_shift = 0;
+	e->exported = false;
 	e->usage = 1;
 	e->encoding = GetDatabaseEncoding();
 	/* the clock of last_seen, so that first_seen <= last_seen always */
@@ -593,6 +619,29 @@ entry_supply_text(const MoStatsKey *key, const char *query, int location,
 }
 
 /*
+ * Put slot, which holds key, on the list of exported entries if it still
+ * holds key and the list has room.  Once per entry: see the banner.
+ */
+static void
+export_join(int slot, const MoStatsKey *key)
+{
+	MoEntry    *e = &mentries[slot];
+
+	LWLockAcquire(mss->lock, LW_EXCLUSIVE);
+	if (mss->nexported < Min(mo_metrics_statements, MO_METRICS_STATEMENTS_MAX) &&
+		entry_lock_if(e, key))
+	{
+		if (!e->exported)
+		{
+			e->exported = true;
+			mss->exported[mss->nexported++] = slot;
+		}
+		SpinLockRelease(&e->mutex);
+	}
+	LWLockRelease(mss->lock);
+}
+
+/*
  * mo_stats_record - add one execution to key's entry, creating the entry if
  * needed.  in_error: we are in a PG_CATCH block or in emit_log_hook,
  * possibly out of memory, so allocate nothing (an entry created now gets
@@ -609,6 +658,7 @@ mo_stats_record(const MoStatsKey *key, const MoExecResult *res,
 	MoEntry    *e;
 	MoCounters *c;
 	double		ms;
+	bool		join;
 	TimestampTz now_ts = GetCurrentStatementStartTimestamp();
 
 	if (unlikely(slot < 0 || !entry_lock_if(&mentries[slot], key)))
@@ -674,11 +724,15 @@ mo_stats_record(const MoStatsKey *key, const MoExecResult *res,
 	mo_hist_add(e->hist, MO_HIST_FINE_NBUCKETS,
 				mo_hist_bucket((uint64) res->duration_ns, MO_HIST_FINE_SUB),
 				&e->hist_shift);
+	join = unlikely(!e->exported && c->calls >= mo_metrics_min_calls &&
+					mss->nexported < mo_metrics_statements);
 	SpinLockRelease(&e->mutex);
 
 	if (unlikely(!in_error && query != NULL &&
 				 pg_atomic_read_u32(&e->text_len) == 0))
 		entry_supply_text(key, query, location, len);
+	if (join)
+		export_join(slot, key);
 }
 
 /*
@@ -931,6 +985,80 @@ moltres_ops_query_histogram(PG_FUNCTION_ARGS)
 			values[5] = Int64GetDatum(cum);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
+	}
+	return (Datum) 0;
+}
+
+#define MS_COLS 11
+
+PG_FUNCTION_INFO_V1(moltres_ops_metrics_statements);
+
+/*
+ * moltres_ops_metrics_statements - the exported entries (see the banner),
+ * in the order they joined, at most moltres_ops.metrics_statements: key,
+ * errors, timeouts, rows, the sum of durations (s), and the histogram on
+ * the Prometheus bounds (s), cumulative, +Inf last.  Reads only those
+ * entries.  Entries of other users are left out unless the caller may
+ * see their query ids.
+ */
+Datum
+moltres_ops_metrics_statements(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bool		sees_all;
+	Oid			me = GetUserId();
+	int			n;
+	int		   *slots;
+	uint32	   *gens;
+	MoEntrySnap *snap;
+	Datum		le;
+
+	mo_require_shmem();
+	InitMaterializedSRF(fcinfo, 0);
+	sees_all = reader_sees_all();
+
+	slots = palloc(sizeof(int) * MO_METRICS_STATEMENTS_MAX);
+	gens = palloc(sizeof(uint32) * MO_METRICS_STATEMENTS_MAX);
+	LWLockAcquire(mss->lock, LW_SHARED);
+	n = Min(mss->nexported, mo_metrics_statements);
+	for (int i = 0; i < n; i++)
+	{
+		slots[i] = mss->exported[i];
+		gens[i] = mentries[slots[i]].gen;	/* changes only under the LWLock */
+	}
+	LWLockRelease(mss->lock);
+
+	le = mo_prom_bounds_datum();
+	snap = palloc(sizeof(MoEntrySnap));
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[MS_COLS];
+		bool		nulls[MS_COLS];
+		uint64		counts[MO_PROM_NBUCKETS];
+		uint64		total;
+		Datum		cum;
+		int			k = 0;
+
+		if (!entry_snapshot(slots[i], snap, true) || snap->gen != gens[i])
+			continue;			/* evicted since */
+		if (!sees_all && snap->key.userid != me)
+			continue;
+		mo_hist_to_prom(snap->hist, snap->hist_shift, counts);
+		cum = mo_prom_cumulative_datum(counts, &total);
+		memset(nulls, 0, sizeof(nulls));
+		values[k++] = ObjectIdGetDatum(snap->key.userid);
+		values[k++] = ObjectIdGetDatum(snap->key.dbid);
+		values[k++] = Int64GetDatum((int64) snap->key.queryid);
+		values[k++] = BoolGetDatum(snap->key.toplevel);
+		values[k++] = Int64GetDatum(snap->c.errors);
+		values[k++] = Int64GetDatum(snap->c.timeouts);
+		values[k++] = Int64GetDatum(snap->c.rows);
+		values[k++] = Float8GetDatum(snap->c.total_ms / 1000.0);
+		values[k++] = Int64GetDatum((int64) total);
+		values[k++] = le;
+		values[k++] = cum;
+		Assert(k == MS_COLS);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
 }

@@ -30,7 +30,8 @@ typedef enum MoErrClass
 	MO_ERR_CANCEL,				/* 57014 otherwise: cancel request */
 	MO_ERR_LOCK_TIMEOUT,		/* 55P03: lock_timeout, NOWAIT */
 	MO_ERR_DEADLOCK,			/* 40P01 */
-	MO_ERR_SERIALIZATION		/* 40001 */
+	MO_ERR_SERIALIZATION,		/* 40001 */
+	MO_ERR_NCLASSES				/* number of values above */
 } MoErrClass;
 
 /* One execution, as measured by the hooks. */

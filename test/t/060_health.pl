@@ -72,48 +72,6 @@ like($node->safe_psql('postgres', 'SELECT moltres_ops.prometheus()'),
 like($node->safe_psql('postgres', 'SELECT moltres_ops.prometheus()'),
 	qr/^moltres_ops_health_status\{check="lock_queue"\} 1$/m, 'prometheus(): the lock_queue check warns');
 
-# The real postgres_exporter with the repository's queries file.
-SKIP:
-{
-	my $exporter = '/usr/bin/prometheus-postgres-exporter';
-	skip 'prometheus-postgres-exporter is not installed', 6 unless -x $exporter;
-	my $port = PostgreSQL::Test::Cluster::get_free_port();
-	my $queries = "$ENV{TESTDIR}/contrib/postgres_exporter/moltres_ops.yaml";
-	$queries = 'contrib/postgres_exporter/moltres_ops.yaml' unless -f $queries;
-	my $log = "$PostgreSQL::Test::Utils::tmp_check/exporter.log";
-	my $pid = fork();
-	if ($pid == 0)
-	{
-		$ENV{DATA_SOURCE_NAME} = sprintf('host=%s port=%d user=%s dbname=postgres sslmode=disable',
-			$node->host, $node->port, scalar getpwuid($<));
-		open(STDOUT, '>', $log);
-		open(STDERR, '>&', \*STDOUT);
-		exec($exporter, "--extend.query-path=$queries", "--web.listen-address=127.0.0.1:$port");
-	}
-	my $body = '';
-	for (1 .. 100)
-	{
-		my $res = HTTP::Tiny->new(timeout => 5)->get("http://127.0.0.1:$port/metrics");
-		$body = $res->{content} if $res->{success};
-		last if $body =~ /moltres_ops_pool_utilization_pct/;
-		select(undef, undef, undef, 0.2);
-	}
-	kill 'TERM', $pid;
-	waitpid($pid, 0);
-	like($body, qr/^moltres_ops_health_status\{check="lock_queue",server="[^"]+"\} 1$/m,
-		'exporter: health status per check');
-	like($body, qr/^moltres_ops_latency_p95_ms\{datname="",server="[^"]+",window="300s"\} [\d.e+-]+$/m,
-		'exporter: instance latency p95 per window');
-	like($body, qr/^moltres_ops_pool_waiting_on_lock\{server="[^"]+"\} 2$/m,
-		'exporter: sessions waiting on a lock');
-	like($body, qr/^moltres_ops_statements_max_entries\{server="[^"]+"\} 5000$/m,
-		'exporter: statistics table capacity');
-	like($body, qr/^moltres_ops_top_statement_calls\{datname="postgres",queryid="-?\d+",server="[^"]+",usename="[^"]+"\} \d+$/m,
-		'exporter: top statements');
-	like($body, qr/^pg_exporter_last_scrape_error 0$/m, 'exporter: no query failed')
-	  or diag(slurp_file($log));
-}
-
 $idle->query_safe('COMMIT');
 $alter->quit;
 $reader->quit;
@@ -140,7 +98,7 @@ is( $plain->safe_psql('postgres',
 is($plain->safe_psql('postgres', q{SELECT status FROM moltres_ops.health() WHERE name = 'connection_utilization'}),
 	'ok', 'without preload: the live checks still work');
 like($plain->safe_psql('postgres', 'SELECT moltres_ops.prometheus()'),
-	qr/^moltres_ops_connections\{state="active"\} 1$/m, 'without preload: prometheus() still answers');
+	qr/^moltres_ops_client_connections\{state="active"\} 1$/m, 'without preload: prometheus() still answers');
 $plain->stop;
 
 done_testing();
