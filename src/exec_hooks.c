@@ -52,6 +52,7 @@
 #include "exec_hooks.h"
 #include "moltres_ops.h"
 #include "query_stats.h"
+#include "waits.h"
 
 #if PG_VERSION_NUM < 160000
 #include "common/hashfn.h"
@@ -340,9 +341,12 @@ mo_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 {
 	MoExecState *st = exec_high > 0 ? exec_find(queryDesc) : NULL;
 	MoSnap		s;
+	MoWaitSaved ws;
 
 	if (st)
 		snap_take(&s);
+	mo_waits_publish_start(&ws, queryDesc->plannedstmt->queryId,
+						   nesting_level == 0);
 	nesting_level++;
 	PG_TRY();
 	{
@@ -354,12 +358,14 @@ mo_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 	PG_CATCH();
 	{
 		nesting_level--;
+		mo_waits_publish_end(&ws, nesting_level == 0);
 		if (st)
 			exec_failed(st, queryDesc, &s);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
 	nesting_level--;
+	mo_waits_publish_end(&ws, nesting_level == 0);
 	if (st)
 	{
 		snap_accum(st, &s);
@@ -372,6 +378,7 @@ mo_ExecutorFinish(QueryDesc *queryDesc)
 {
 	MoExecState *st;
 	MoSnap		s;
+	MoWaitSaved ws;
 
 	/*
 	 * A SELECT without data-modifying CTEs has nothing to do here (no AFTER
@@ -390,6 +397,8 @@ mo_ExecutorFinish(QueryDesc *queryDesc)
 	st = exec_high > 0 ? exec_find(queryDesc) : NULL;
 	if (st)
 		snap_take(&s);
+	mo_waits_publish_start(&ws, queryDesc->plannedstmt->queryId,
+						   nesting_level == 0);
 	nesting_level++;
 	PG_TRY();
 	{
@@ -401,12 +410,14 @@ mo_ExecutorFinish(QueryDesc *queryDesc)
 	PG_CATCH();
 	{
 		nesting_level--;
+		mo_waits_publish_end(&ws, nesting_level == 0);
 		if (st)
 			exec_failed(st, queryDesc, &s);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
 	nesting_level--;
+	mo_waits_publish_end(&ws, nesting_level == 0);
 	if (st)
 		snap_accum(st, &s);
 }
@@ -515,6 +526,7 @@ mo_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	MoExecState st;
 	MoSnap		s;
 	MoExecResult res;
+	MoWaitSaved ws;
 
 	/*
 	 * EXECUTE, PREPARE and DEALLOCATE are not timed themselves, and do not
@@ -538,6 +550,7 @@ mo_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 
 	if (queryid == UINT64CONST(0))
 	{
+		mo_waits_publish_start(&ws, pstmt->queryId, toplevel);
 		nesting_level++;
 		PG_TRY();
 		{
@@ -547,6 +560,7 @@ mo_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		PG_FINALLY();
 		{
 			nesting_level--;
+			mo_waits_publish_end(&ws, toplevel);
 		}
 		PG_END_TRY();
 		return;
@@ -554,6 +568,7 @@ mo_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 
 	memset(&st, 0, sizeof(st));
 	snap_take(&s);
+	mo_waits_publish_start(&ws, queryid, toplevel);
 	nesting_level++;
 	PG_TRY();
 	{
@@ -565,6 +580,7 @@ mo_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		int			code;
 
 		nesting_level--;
+		mo_waits_publish_end(&ws, toplevel);
 		snap_accum(&st, &s);
 		memset(&res, 0, sizeof(res));
 		res.duration_ns = st.elapsed_ns;
@@ -579,6 +595,7 @@ mo_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	}
 	PG_END_TRY();
 	nesting_level--;
+	mo_waits_publish_end(&ws, toplevel);
 
 	snap_accum(&st, &s);
 	res.duration_ns = st.elapsed_ns;

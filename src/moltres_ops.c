@@ -24,6 +24,7 @@
 #include "moltres_ops.h"
 #include "query_stats.h"
 #include "slowlog.h"
+#include "waits.h"
 
 PG_MODULE_MAGIC;
 
@@ -44,6 +45,7 @@ _PG_init(void)
 	mo_slowlog_init();
 	mo_index_worker_init();
 	mo_ddl_init();
+	mo_waits_init();
 	mo_shmem_init();
 }
 
