@@ -15,7 +15,9 @@
  * The sampler reads, without a lock, each backend's PGPROC (pid, database,
  * wait_event_info), its entry of the core's backend status array (state)
  * and the slot.  A backend counts when its state is active (or fastpath);
- * its sample goes to its database, to the top-level statement's entry
+ * (a wait of class Activity, a process idle in its main loop such as a
+ * streaming walsender, is not); its sample goes to its database, to the
+ * top-level statement's entry
  * (toplevel = true) and, when a nested statement runs, to that statement's
  * entry (toplevel = false) too.  Between two statements of an autocommit
  * transaction the waits for the commit's WAL flush and synchronous
@@ -45,6 +47,7 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_authid.h"
 #include "common/hashfn.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -57,6 +60,7 @@
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
+#include "utils/acl.h"
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -468,10 +472,14 @@ sample(int64 now_ns, int64 weight_us, bool keep_history)
 			be->st_procpid != pid)
 			continue;
 
-		o = &obs[n++];
+		o = &obs[n];
+		o->wait = *((volatile uint32 *) &proc->wait_event_info);
+		/* a process idle in its main loop (a walsender streaming) is no load */
+		if ((o->wait & 0xFF000000) == PG_WAIT_ACTIVITY)
+			continue;
+		n++;
 		o->pid = pid;
 		o->dbid = proc->databaseId;
-		o->wait = *((volatile uint32 *) &proc->wait_event_info);
 		o->status_index = idx;
 		s = &ws->slots[i];
 		o->running = false;
@@ -657,6 +665,16 @@ table_copy(int *n, bool db_rows)
 	return rows;
 }
 
+/*
+ * The privacy rule of query_stats: other users' query ids only for
+ * superusers and members of pg_read_all_stats.
+ */
+static bool
+reader_sees_all(void)
+{
+	return superuser() || has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
+}
+
 /* The wait_event_type and wait_event columns of a wait_event_info. */
 static void
 wait_names(uint32 wait, Datum *values)
@@ -681,8 +699,12 @@ moltres_ops_query_waits(PG_FUNCTION_ARGS)
 	MoWaitEntry *rows;
 	int			n;
 
+	bool		sees_all;
+	Oid			me = GetUserId();
+
 	mo_require_shmem();
 	InitMaterializedSRF(fcinfo, 0);
+	sees_all = reader_sees_all();
 	rows = table_copy(&n, false);
 	for (int i = 0; i < n; i++)
 	{
@@ -692,6 +714,7 @@ moltres_ops_query_waits(PG_FUNCTION_ARGS)
 		values[0] = ObjectIdGetDatum(rows[i].key.userid);
 		values[1] = ObjectIdGetDatum(rows[i].key.dbid);
 		values[2] = Int64GetDatum((int64) rows[i].key.queryid);
+		nulls[2] = !sees_all && rows[i].key.userid != me;
 		values[3] = BoolGetDatum(rows[i].key.kind == KIND_TOP);
 		wait_names(rows[i].key.wait, &values[4]);
 		values[6] = Int64GetDatum((int64) rows[i].samples);
@@ -831,11 +854,14 @@ moltres_ops_session_history(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MoRingCopy	copy;
+	bool		sees_all;
+	Oid			me = GetUserId();
 
 	mo_require_shmem();
 	InitMaterializedSRF(fcinfo, 0);
 	if (history->nslots == 0)
 		return (Datum) 0;
+	sees_all = reader_sees_all();
 	mo_ring_copy(history, &copy);
 	for (int i = 0; i < copy.count; i++)
 	{
@@ -868,6 +894,8 @@ moltres_ops_session_history(PG_FUNCTION_ARGS)
 		nulls[9] = (row->queryid == 0);
 		values[10] = Int64GetDatum((int64) row->top_queryid);
 		nulls[10] = (row->top_queryid == 0);
+		if (!sees_all && row->userid != me)
+			nulls[9] = nulls[10] = true;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

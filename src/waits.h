@@ -23,7 +23,9 @@
 /*
  * One backend's slot, indexed by its PGPROC number.  top_* name the
  * top-level statement of the backend (last one when running is false),
- * nested_* the innermost nested statement (0 when none).
+ * nested_* the innermost nested statement (0 when none: every nested end,
+ * normal or by error, puts back what its start found, down to the 0 that
+ * mo_waits_attach wrote).
  */
 typedef struct MoWaitSlot
 {
@@ -64,7 +66,6 @@ mo_waits_publish_start(MoWaitSaved *saved, uint64 queryid, bool toplevel)
 	{
 		s->top_queryid = queryid;
 		s->top_userid = GetUserId();
-		s->nested_queryid = 0;
 		s->running = true;
 	}
 	else
@@ -88,10 +89,7 @@ mo_waits_publish_end(const MoWaitSaved *saved, bool toplevel)
 	if (unlikely(s == NULL))
 		return;
 	if (toplevel)
-	{
 		s->running = false;
-		s->nested_queryid = 0;
-	}
 	else
 	{
 		s->nested_queryid = saved->queryid;

@@ -190,6 +190,21 @@ is($node->safe_psql('postgres', qq{
 	   AND backend_type = 'client backend'}),
 	't', 'session_history kept raw samples of the waiting UPDATE');
 
+# Other users' query ids are hidden from a reader without pg_read_all_stats,
+# as in query_stats.
+$node->safe_psql('postgres', q{
+	CREATE ROLE tap_reader LOGIN;
+	GRANT SELECT ON moltres_ops.query_waits, moltres_ops.session_history TO tap_reader;
+	GRANT EXECUTE ON FUNCTION moltres_ops.query_waits_internal(),
+		moltres_ops.query_stats_internal(boolean),
+		moltres_ops.session_history_internal() TO tap_reader;});
+is($node->safe_psql('postgres', q{
+	SELECT count(*) > 0 AND count(queryid) = 0 FROM moltres_ops.query_waits;
+	SELECT count(*) > 0 AND count(queryid) + count(top_queryid) = 0
+	  FROM moltres_ops.session_history WHERE username <> 'tap_reader';},
+		extra_params => [ '-U', 'tap_reader' ]),
+	"t\nt", 'other users\' query ids are hidden without pg_read_all_stats');
+
 # --- restarted after a crash ----------------------------------------------
 my $old_pid = $node->safe_psql('postgres', 'SELECT pid FROM moltres_ops.wait_sampler');
 my $victim = $node->background_psql('postgres', on_error_stop => 0);
