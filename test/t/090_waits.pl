@@ -102,6 +102,42 @@ sub lock_wait
 	return ($wait_ms, $t1 - $t0, $s1 - $s0);
 }
 
+# An autocommit INSERT whose commit waits for a synchronous standby that
+# never comes, until at least $min samples were charged to it; then its wait
+# is cancelled (the commit stands locally).  Returns its query id.
+sub commit_wait
+{
+	my ($n, $min) = @_;
+	$n->safe_psql('postgres', q{
+		ALTER SYSTEM SET synchronous_standby_names = 'tap_nobody';
+		SELECT pg_reload_conf();});
+	$n->poll_query_until('postgres', 'SHOW synchronous_standby_names', 'tap_nobody')
+	  or die 'synchronous_standby_names not reloaded';
+	my $committer = $n->background_psql('postgres', on_error_stop => 0);
+	$committer->query_until(qr/committing/,
+		"\\echo committing\nINSERT INTO tw VALUES (2, 0) ON CONFLICT (id) DO UPDATE SET v = tw.v + 1 RETURNING v AS tap_commit;\n");
+	$n->poll_query_until('postgres', q{
+		SELECT count(*) = 1 FROM pg_stat_activity
+		 WHERE wait_event = 'SyncRep' AND query LIKE '%tap_commit%'})
+	  or die 'the INSERT never waited for synchronous replication';
+	my $id = qid($n, 'tap_commit');
+	$n->poll_query_until('postgres', qq{
+		SELECT coalesce(sum(samples), 0) >= $min FROM moltres_ops.query_waits
+		 WHERE queryid = $id AND toplevel AND wait_event = 'SyncRep'})
+	  or die 'no SyncRep samples for the INSERT';
+	$n->safe_psql('postgres', q{
+		SELECT pg_cancel_backend(pid) FROM pg_stat_activity
+		 WHERE wait_event = 'SyncRep' AND query LIKE '%tap_commit%'});
+	$committer->query(q{SELECT 'tap_committed'});
+	$committer->quit;
+	$n->safe_psql('postgres', q{
+		ALTER SYSTEM RESET synchronous_standby_names;
+		SELECT pg_reload_conf();});
+	$n->poll_query_until('postgres', 'SHOW synchronous_standby_names', '')
+	  or die 'synchronous_standby_names not reset';
+	return $id;
+}
+
 # --- a row lock held for a known time ------------------------------------
 my $hold = 2;
 my ($wait_ms, $ticks, $ticks_s) = lock_wait($node, $hold);
@@ -173,6 +209,16 @@ my ($vac_sleep) = waits_of($node, $vac_id, 't', 'Timeout', 'PgSleep');
 is($vac_sleep, 0, 'once it failed, nothing more is charged to it');
 my ($after_n) = waits_of($node, qid($node, 'tap_after_fail'), 't', 'Timeout', 'PgSleep');
 cmp_ok($after_n, '>', 0, 'the next statement gets its own samples');
+
+# --- the commit of an autocommit statement ------------------------------
+# The statement has ended when its transaction commits; the commit's wait
+# for synchronous replication is still charged to it.
+my $commit_id = commit_wait($node, 20);
+my ($commit_n) = waits_of($node, $commit_id, 't', 'IPC', 'SyncRep');
+cmp_ok($commit_n, '>=', 20,
+	'the commit of an autocommit INSERT waiting for a synchronous standby is charged to the INSERT');
+cmp_ok(fraction_of($node, $commit_id, 't', 'IPC', 'SyncRep'), '>=', 0.9,
+	'and that wait is nearly all of its samples');
 
 # --- the other views --------------------------------------------------------
 is($node->safe_psql('postgres', q{
@@ -262,13 +308,16 @@ $node->safe_psql('postgres', q{
 	$holder->quit;
 }
 
+commit_wait($node, 50);
+
 my @cases = (
 	[ 'UPDATE waiting for a row lock', $waiter_id, 't', 'Lock', 'transactionid' ],
 	[ 'pg_sleep', $sleep_id, 't', 'Timeout', 'PgSleep' ],
 	[ 'CPU-bound join', $cpu_id, 't', 'CPU', 'CPU' ],
 	[ 'function calling pg_sleep (top level)', $outer_id, 't', 'Timeout', 'PgSleep' ],
 	[ 'pg_sleep nested in the function', $inner_id, 'f', 'Timeout', 'PgSleep' ],
-	[ 'VACUUM waiting for its table lock', $vac_id, 't', 'Lock', 'relation' ]);
+	[ 'VACUUM waiting for its table lock', $vac_id, 't', 'Lock', 'relation' ],
+	[ 'INSERT whose commit waits for a synchronous standby', $commit_id, 't', 'IPC', 'SyncRep' ]);
 my ($mo_total, $ws_total) = (0, 0);
 my $report = "statement | moltres_ops | pg_wait_sampling\n";
 for my $c (@cases)
@@ -286,7 +335,7 @@ for my $c (@cases)
 }
 my $ws_unattributed = $node->safe_psql('postgres', q{
 	SELECT coalesce(sum(count), 0) FROM pg_wait_sampling_profile
-	 WHERE queryid = 0 AND event IN ('transactionid', 'relation', 'PgSleep')});
+	 WHERE queryid = 0 AND event IN ('transactionid', 'relation', 'PgSleep', 'SyncRep')});
 $report .= "total | $mo_total | $ws_total\n"
   . "pg_wait_sampling samples of these waits with query id 0 | | $ws_unattributed\n";
 diag("samples attributed to the right query id:\n$report");
