@@ -113,6 +113,8 @@ InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
 #if PG_VERSION_NUM >= 150000
 #define mo_max_backends() (MaxBackends)
 #else
+#include "postmaster/autovacuum.h"
+#include "replication/walsender.h"
 #define mo_max_backends() \
 	(MaxConnections + autovacuum_max_workers + 1 + max_worker_processes + \
 	 max_wal_senders)

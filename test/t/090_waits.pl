@@ -186,7 +186,10 @@ my $inner_id = qid($node, 'tap_inner', 'f');
 my ($outer_n) = waits_of($node, $outer_id, 't', 'Timeout', 'PgSleep');
 my ($inner_n) = waits_of($node, $inner_id, 'f', 'Timeout', 'PgSleep');
 cmp_ok($inner_n, '>', 0, 'a nested pg_sleep is charged to the nested statement');
-is($outer_n, $inner_n, 'and each of its samples to the top-level statement too');
+# (Equal but for a sample taken at the very instant the nested statement
+# ended: the sampler reads the wait event and the slot one after the other.)
+ok(abs($outer_n - $inner_n) <= 1,
+	"and each of its samples to the top-level statement too ($inner_n, $outer_n)");
 
 # --- a utility statement that waits, then fails ---------------------------
 # Run once first, so that query_stats has its text (the error path copies
@@ -245,7 +248,8 @@ $node->safe_psql('postgres', q{
 		moltres_ops.query_stats_internal(boolean),
 		moltres_ops.session_history_internal() TO tap_reader;});
 is($node->safe_psql('postgres', q{
-	SELECT count(*) > 0 AND count(queryid) = 0 FROM moltres_ops.query_waits;
+	SELECT count(*) > 0 AND count(queryid) = 0 FROM moltres_ops.query_waits
+	 WHERE username <> 'tap_reader';
 	SELECT count(*) > 0 AND count(queryid) + count(top_queryid) = 0
 	  FROM moltres_ops.session_history WHERE username <> 'tap_reader';},
 		extra_params => [ '-U', 'tap_reader' ]),
