@@ -160,4 +160,33 @@ InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
 #define mo_wait_event(name) PG_WAIT_EXTENSION
 #endif
 
+/*
+ * The wait sampler (wait_sampler.c) reads every backend's PGPROC and its
+ * entry of the core's backend status array.  A PGPROC's number is
+ * MyProcNumber from 17 (pgprocno before); the status array, which the core
+ * keeps static, is found by its shared memory name and size: one entry per
+ * BackendId (1-based) plus the auxiliary processes before 17, one per
+ * ProcNumber from 17.  MaxBackends is not computed yet while _PG_init runs
+ * in 14, so the shared memory request computes it the same way.
+ */
+#if PG_VERSION_NUM >= 170000
+#define mo_my_procno()	((int) MyProcNumber)
+#define MO_STATUS_SLOTS (MaxBackends + NUM_AUXILIARY_PROCS)
+#define mo_status_index(proc, procno) (procno)
+#else
+#define mo_my_procno()	(MyProc->pgprocno)
+#define MO_STATUS_SLOTS (MaxBackends + NUM_AUXPROCTYPES)
+#define mo_status_index(proc, procno) \
+	((proc)->backendId == InvalidBackendId ? -1 : (proc)->backendId - 1)
+#endif
+#if PG_VERSION_NUM >= 150000
+#define mo_max_backends() (MaxBackends)
+#else
+#include "postmaster/autovacuum.h"
+#include "replication/walsender.h"
+#define mo_max_backends() \
+	(MaxConnections + autovacuum_max_workers + 1 + max_worker_processes + \
+	 max_wal_senders)
+#endif
+
 #endif							/* MO_COMPAT_H */

@@ -91,6 +91,7 @@
 #include "moltres_ops.h"
 #include "query_stats.h"
 #include "slowlog.h"
+#include "waits.h"
 
 #if PG_VERSION_NUM < 160000
 #include "common/hashfn.h"
@@ -557,6 +558,7 @@ mo_ExecutorRun(MO_EXECUTORRUN_PARAMS)
 {
 	MoExecState *st = exec_high > 0 ? exec_find(queryDesc) : NULL;
 	MoSnap		s;
+	MoWaitSaved ws;
 
 	if (st)
 	{
@@ -564,6 +566,8 @@ mo_ExecutorRun(MO_EXECUTORRUN_PARAMS)
 		if (st == top.st)
 			top.stmt_ts = GetCurrentStatementStartTimestamp();
 	}
+	mo_waits_publish_start(&ws, queryDesc->plannedstmt->queryId,
+						   nesting_level == 0);
 	nesting_level++;
 	PG_TRY();
 	{
@@ -575,12 +579,14 @@ mo_ExecutorRun(MO_EXECUTORRUN_PARAMS)
 	PG_CATCH();
 	{
 		nesting_level--;
+		mo_waits_publish_end(&ws, nesting_level == 0);
 		if (st)
 			exec_failed(st, queryDesc, &s);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
 	nesting_level--;
+	mo_waits_publish_end(&ws, nesting_level == 0);
 	if (st)
 	{
 		snap_accum(st, &s);
@@ -593,6 +599,7 @@ mo_ExecutorFinish(QueryDesc *queryDesc)
 {
 	MoExecState *st;
 	MoSnap		s;
+	MoWaitSaved ws;
 
 	/*
 	 * A SELECT without data-modifying CTEs has nothing to do here (no AFTER
@@ -611,6 +618,8 @@ mo_ExecutorFinish(QueryDesc *queryDesc)
 	st = exec_high > 0 ? exec_find(queryDesc) : NULL;
 	if (st)
 		snap_take(&s);
+	mo_waits_publish_start(&ws, queryDesc->plannedstmt->queryId,
+						   nesting_level == 0);
 	nesting_level++;
 	PG_TRY();
 	{
@@ -622,12 +631,14 @@ mo_ExecutorFinish(QueryDesc *queryDesc)
 	PG_CATCH();
 	{
 		nesting_level--;
+		mo_waits_publish_end(&ws, nesting_level == 0);
 		if (st)
 			exec_failed(st, queryDesc, &s);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
 	nesting_level--;
+	mo_waits_publish_end(&ws, nesting_level == 0);
 	if (st)
 		snap_accum(st, &s);
 }
@@ -771,6 +782,7 @@ mo_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	MoExecState st;
 	MoSnap		s;
 	MoExecResult res;
+	MoWaitSaved ws;
 
 	/*
 	 * EXECUTE, PREPARE and DEALLOCATE are not timed themselves, and do not
@@ -803,6 +815,7 @@ mo_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 
 	if (queryid == UINT64CONST(0))
 	{
+		mo_waits_publish_start(&ws, pstmt->queryId, toplevel);
 		nesting_level++;
 		PG_TRY();
 		{
@@ -812,6 +825,7 @@ mo_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		PG_FINALLY();
 		{
 			nesting_level--;
+			mo_waits_publish_end(&ws, toplevel);
 		}
 		PG_END_TRY();
 		return;
@@ -824,6 +838,7 @@ mo_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		top.key.toplevel = toplevel;
 	}
 	snap_take(&s);
+	mo_waits_publish_start(&ws, queryid, toplevel);
 	nesting_level++;
 	PG_TRY();
 	{
@@ -835,6 +850,7 @@ mo_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		int			code;
 
 		nesting_level--;
+		mo_waits_publish_end(&ws, toplevel);
 		snap_accum(&st, &s);
 		memset(&res, 0, sizeof(res));
 		res.duration_ns = st.elapsed_ns;
@@ -850,6 +866,7 @@ mo_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	}
 	PG_END_TRY();
 	nesting_level--;
+	mo_waits_publish_end(&ws, toplevel);
 
 	snap_accum(&st, &s);
 	res.duration_ns = st.elapsed_ns;

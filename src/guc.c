@@ -63,7 +63,10 @@ int			mo_metrics_min_calls = 100;
 int			mo_metrics_statements = 100;
 int			mo_max_session_stats = 1000;
 int			mo_max_statements = 5000;
+int			mo_sample_interval = 10;
 bool		mo_save = true;
+int			mo_session_history_interval = 1000;
+int			mo_session_history_size = 10000;
 int			mo_slow_query_buffer = 1000;
 int			mo_slow_query_ms = 1000;
 int			mo_trace_lock_timeout = 100;
@@ -438,6 +441,15 @@ mo_guc_init(void)
 							0,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("moltres_ops.sample_interval",
+							"Time between two samples of the wait sampler.",
+							"0 turns sampling off.  Needs shared_preload_libraries.",
+							&mo_sample_interval,
+							10, 0, 60000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
 	DefineCustomBoolVariable("moltres_ops.save",
 							 "Save statement statistics across server shutdowns.",
 							 NULL,
@@ -446,6 +458,25 @@ mo_guc_init(void)
 							 PGC_SIGHUP,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("moltres_ops.session_history_interval",
+							"Shortest time between two samples kept in moltres_ops.session_history.",
+							"0 keeps every sample.  Needs shared_preload_libraries.",
+							&mo_session_history_interval,
+							1000, 0, 3600000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	if (preload)
+		DefineCustomIntVariable("moltres_ops.session_history_size",
+								"Number of raw samples (one per active backend and kept sample) in moltres_ops.session_history.",
+								"0 keeps none.",
+								&mo_session_history_size,
+								10000, 0, 1000000,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
 
 	if (preload)
 		DefineCustomIntVariable("moltres_ops.slow_query_buffer",

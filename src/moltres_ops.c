@@ -28,6 +28,7 @@
 #include "moltres_ops.h"
 #include "query_stats.h"
 #include "slowlog.h"
+#include "waits.h"
 
 MO_MODULE_MAGIC;
 
@@ -50,6 +51,7 @@ _PG_init(void)
 	mo_index_worker_init();
 	mo_health_worker_init();
 	mo_ddl_init();
+	mo_waits_init();
 	mo_shmem_init();
 }
 

@@ -51,6 +51,8 @@ bench_cleanup() {
 #   qid      no library, compute_query_id = on (what both libraries switch on)
 #   pgss     pg_stat_statements at its defaults
 #   moltres  moltres_ops at its defaults
+#   moltres_noslow, moltres_nowaits  the same with the slow-query log, or
+#            the wait sampler, off
 #   both     both libraries
 bench_conf() {
     case "$1" in
@@ -59,6 +61,7 @@ bench_conf() {
         pgss) echo "shared_preload_libraries = 'pg_stat_statements'" ;;
         moltres) echo "shared_preload_libraries = 'moltres_ops'" ;;
         moltres_noslow) printf "shared_preload_libraries = 'moltres_ops'\nmoltres_ops.slow_query_ms = -1\n" ;;
+        moltres_nowaits) printf "shared_preload_libraries = 'moltres_ops'\nmoltres_ops.sample_interval = 0\n" ;;
         both) echo "shared_preload_libraries = 'pg_stat_statements, moltres_ops'" ;;
         *) echo "unknown configuration $1" >&2; exit 2 ;;
     esac
