@@ -35,6 +35,7 @@
 #include "mb/pg_wchar.h"
 #include "nodes/parsenodes.h"
 #include "parser/scanner.h"
+#include "utils/guc.h"
 
 #include "normalize.h"
 
@@ -88,26 +89,61 @@ is_literal_text(const char *t)
  * lexer never stops at is dropped.  Also sets *max_param to the highest $n
  * parameter written in the text, so new numbers do not collide with it.
  */
+static int	lex_constants(core_yyscan_t yyscanner, core_yy_extra_type *yyx,
+						  ConstLoc *locs, int nlocs, bool all_literals,
+						  int *max_param);
+
 static int
 find_constants(const char *text, ConstLoc *locs, int nlocs,
 			   bool all_literals, int *max_param)
 {
 	core_yyscan_t yyscanner;
 	core_yy_extra_type yyextra;
+	volatile int n = 0;
+	int			save_client = client_min_messages;
+	int			save_log = log_min_messages;
+
+	yyscanner = scanner_init(text, &yyextra, &ScanKeywords, ScanKeywordTokens);
+
+	/*
+	 * The parser accepted this text already, and the client got its
+	 * warnings and notices ("nonstandard use of \\", "identifier will be
+	 * truncated"): lexing it again must be silent.  The scanner has no
+	 * switch for the second, so messages below ERROR are turned off while it
+	 * runs and turned back on however it ends.
+	 */
+	yyextra.escape_string_warning = false;
+	client_min_messages = Max(client_min_messages, ERROR);
+	log_min_messages = Max(log_min_messages, ERROR);
+	PG_TRY();
+	{
+		n = lex_constants(yyscanner, &yyextra, locs, nlocs, all_literals,
+						  max_param);
+	}
+	PG_FINALLY();
+	{
+		client_min_messages = save_client;
+		log_min_messages = save_log;
+	}
+	PG_END_TRY();
+	scanner_finish(yyscanner);
+	return n;
+}
+
+static int
+lex_constants(core_yyscan_t yyscanner, core_yy_extra_type *yyx,
+			  ConstLoc *locs, int nlocs, bool all_literals, int *max_param)
+{
 	core_YYSTYPE yylval;
 	YYLTYPE		yylloc;
 	int			n = 0;
 	int			w = 0;
 
-	yyscanner = scanner_init(text, &yyextra, &ScanKeywords, ScanKeywordTokens);
-	/* the parser accepted this text already; don't repeat its warnings */
-	yyextra.escape_string_warning = false;
-
 	for (;;)
 	{
 		int			tok = core_yylex(&yylval, &yylloc, yyscanner);
 		int			start = yylloc;
-		const char *t = yyextra.scanbuf + yylloc;
+		const char *t = yyx->scanbuf + yylloc;
 
 		if (tok == 0)
 			break;
@@ -140,11 +176,10 @@ find_constants(const char *text, ConstLoc *locs, int nlocs,
 			}
 		}
 		locs[n].start = start;
-		locs[n].end = yylloc + (int) strlen(yyextra.scanbuf + yylloc);
+		locs[n].end = yylloc + (int) strlen(yyx->scanbuf + yylloc);
 		locs[n].squashed = false;
 		n++;
 	}
-	scanner_finish(yyscanner);
 	return n;
 }
 
