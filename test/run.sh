@@ -38,6 +38,7 @@ chmod 1777 "$PG_TEST_PORT_DIR" 2>/dev/null || true
 
 versions=${PG:-15 17 18}
 
+mkdir -p "${MO_SCRATCH:-/tmp}"
 work=$(mktemp -d "${MO_SCRATCH:-/tmp}/moltres_test.XXXXXX")
 if [ "${MO_KEEP:-}" = 1 ]; then
     trap 'echo "scratch directory kept: $work (per version: pgNN/src/results, pgNN/src/output_iso/results, pgNN/src/test/nopreload/results)"' EXIT
