@@ -118,6 +118,7 @@ typedef struct MoExecState
 	QueryDesc  *qd;				/* NULL when the slot is free */
 	MemoryContextCallback cb;	/* frees the slot with the query's memory */
 	uint64		queryid;
+	Oid			userid;			/* GetUserId() at ExecutorStart */
 	bool		toplevel;
 	bool		ran;			/* ExecutorRun was called */
 	bool		done;			/* already recorded (failed) */
@@ -337,13 +338,14 @@ report_if_slow(QueryDesc *qd, const char *text, int loc, int len,
  * event number, 0 if none (or if only queued).
  */
 static uint64
-record(uint64 queryid, bool toplevel, const MoExecResult *res, QueryDesc *qd,
-	   const char *text, int loc, int len, int code, bool in_error)
+record(uint64 queryid, Oid userid, bool toplevel, const MoExecResult *res,
+	   QueryDesc *qd, const char *text, int loc, int len, int code,
+	   bool in_error)
 {
 	MoStatsKey	key;
 	uint64		event;
 
-	key.userid = GetUserId();
+	key.userid = userid;
 	key.dbid = MyDatabaseId;
 	key.queryid = queryid;
 	key.toplevel = toplevel;
@@ -381,7 +383,8 @@ exec_record(MoExecState *st, QueryDesc *qd, MoErrClass err, int code,
 	res.wal_bytes = (uint64) st->wal_bytes;
 	res.err = err;
 	res.end_time = st->last_end;
-	return record(st->queryid, st->toplevel, &res, qd, qd->sourceText,
+	return record(st->queryid, st->userid, st->toplevel, &res, qd,
+				  qd->sourceText,
 				  qd->plannedstmt->stmt_location, qd->plannedstmt->stmt_len,
 				  code, in_error);
 }
@@ -460,6 +463,7 @@ exec_begin(QueryDesc *qd)
 	}
 	st->qd = qd;
 	st->queryid = qd->plannedstmt->queryId;
+	st->userid = GetUserId();
 	st->toplevel = (nesting_level == 0);
 	st->ran = false;
 	st->done = false;
@@ -567,7 +571,7 @@ mo_ExecutorRun(MO_EXECUTORRUN_PARAMS)
 			top.stmt_ts = GetCurrentStatementStartTimestamp();
 	}
 	mo_waits_publish_start(&ws, queryDesc->plannedstmt->queryId,
-						   nesting_level == 0);
+						   st ? st->userid : GetUserId(), nesting_level == 0);
 	nesting_level++;
 	PG_TRY();
 	{
@@ -594,32 +598,23 @@ mo_ExecutorRun(MO_EXECUTORRUN_PARAMS)
 	}
 }
 
-static void
-mo_ExecutorFinish(QueryDesc *queryDesc)
+/*
+ * ExecutorFinish of a statement that may run something (AFTER triggers,
+ * data-modifying CTEs): timed, and published as a step that can wait.  Out
+ * of line so that the hook's path for a plain SELECT keeps a small frame.
+ */
+static pg_noinline void
+executor_finish_timed(QueryDesc *queryDesc)
 {
 	MoExecState *st;
 	MoSnap		s;
 	MoWaitSaved ws;
 
-	/*
-	 * A SELECT without data-modifying CTEs has nothing to do here (no AFTER
-	 * triggers, nothing nested): skip the timing and the nesting.
-	 */
-	if (queryDesc->operation == CMD_SELECT &&
-		queryDesc->estate->es_auxmodifytables == NIL)
-	{
-		if (prev_ExecutorFinish)
-			prev_ExecutorFinish(queryDesc);
-		else
-			standard_ExecutorFinish(queryDesc);
-		return;
-	}
-
 	st = exec_high > 0 ? exec_find(queryDesc) : NULL;
 	if (st)
 		snap_take(&s);
 	mo_waits_publish_start(&ws, queryDesc->plannedstmt->queryId,
-						   nesting_level == 0);
+						   st ? st->userid : GetUserId(), nesting_level == 0);
 	nesting_level++;
 	PG_TRY();
 	{
@@ -641,6 +636,25 @@ mo_ExecutorFinish(QueryDesc *queryDesc)
 	mo_waits_publish_end(&ws, nesting_level == 0);
 	if (st)
 		snap_accum(st, &s);
+}
+
+static void
+mo_ExecutorFinish(QueryDesc *queryDesc)
+{
+	/*
+	 * A SELECT without data-modifying CTEs has nothing to do here (no AFTER
+	 * triggers, nothing nested): skip the timing and the nesting.
+	 */
+	if (queryDesc->operation == CMD_SELECT &&
+		queryDesc->estate->es_auxmodifytables == NIL)
+	{
+		if (prev_ExecutorFinish)
+			prev_ExecutorFinish(queryDesc);
+		else
+			standard_ExecutorFinish(queryDesc);
+		return;
+	}
+	executor_finish_timed(queryDesc);
 }
 
 static void
@@ -815,7 +829,7 @@ mo_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 
 	if (queryid == UINT64CONST(0))
 	{
-		mo_waits_publish_start(&ws, pstmt->queryId, toplevel);
+		mo_waits_publish_start(&ws, pstmt->queryId, GetUserId(), toplevel);
 		nesting_level++;
 		PG_TRY();
 		{
@@ -838,7 +852,7 @@ mo_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		top.key.toplevel = toplevel;
 	}
 	snap_take(&s);
-	mo_waits_publish_start(&ws, queryid, toplevel);
+	mo_waits_publish_start(&ws, queryid, GetUserId(), toplevel);
 	nesting_level++;
 	PG_TRY();
 	{
@@ -860,8 +874,8 @@ mo_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		res.wal_bytes = (uint64) st.wal_bytes;
 		res.end_time = st.last_end;
 		res.err = classify_error(&code);
-		(void) record(queryid, toplevel, &res, NULL, queryString, loc, len,
-					  code, true);
+		(void) record(queryid, GetUserId(), toplevel, &res, NULL,
+					  queryString, loc, len, code, true);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -882,8 +896,8 @@ mo_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	res.wal_bytes = (uint64) st.wal_bytes;
 	res.end_time = st.last_end;
 	res.err = MO_OK;
-	if (unlikely(record(queryid, toplevel, &res, NULL, queryString, loc, len,
-						0, false) != 0))
+	if (unlikely(record(queryid, GetUserId(), toplevel, &res, NULL,
+						queryString, loc, len, 0, false) != 0))
 		CHECK_FOR_INTERRUPTS();
 }
 

@@ -51,12 +51,14 @@ extern MoWaitSlot *mo_waits_attach(void);
 extern void mo_waits_init(void);
 
 /*
- * mo_waits_publish_start - a statement (queryid, 0 when it has none) starts
- * a step of its execution at the top level or nested.  A handful of plain
- * stores; saved receives what a nested start overwrote.
+ * mo_waits_publish_start - a statement (queryid, 0 when it has none) run by
+ * userid (GetUserId(), which the caller usually has at hand) starts a step
+ * of its execution at the top level or nested.  A handful of plain stores;
+ * saved receives what a nested start overwrote.
  */
 static inline void
-mo_waits_publish_start(MoWaitSaved *saved, uint64 queryid, bool toplevel)
+mo_waits_publish_start(MoWaitSaved *saved, uint64 queryid, Oid userid,
+					   bool toplevel)
 {
 	MoWaitSlot *s = mo_wait_slot;
 
@@ -65,7 +67,7 @@ mo_waits_publish_start(MoWaitSaved *saved, uint64 queryid, bool toplevel)
 	if (toplevel)
 	{
 		s->top_queryid = queryid;
-		s->top_userid = GetUserId();
+		s->top_userid = userid;
 		s->running = true;
 	}
 	else
@@ -73,7 +75,7 @@ mo_waits_publish_start(MoWaitSaved *saved, uint64 queryid, bool toplevel)
 		saved->queryid = s->nested_queryid;
 		saved->userid = s->nested_userid;
 		s->nested_queryid = queryid;
-		s->nested_userid = GetUserId();
+		s->nested_userid = userid;
 	}
 }
 

@@ -115,7 +115,13 @@ AS $src$
     ('moltres_ops_statement_errors', '{datname,class}', true,
      $q$SELECT coalesce(d.datname::text, '') AS datname, e.class, e.n AS total FROM @extschema@.statement_totals_internal() t LEFT JOIN pg_catalog.pg_database d ON d.oid = t.dbid CROSS JOIN LATERAL (VALUES ('statement_timeout', t.statement_timeouts), ('cancel', t.cancels), ('lock_timeout', t.lock_timeouts), ('deadlock', t.deadlocks), ('serialization_failure', t.serialization_failures), ('other', t.other_errors)) AS e(class, n) WHERE (t.dbid = 0 AND t.calls > 0) OR d.oid IS NOT NULL$q$),
     ('moltres_ops_query', '{queryid,datname,userid,toplevel}', true,
-     $q$SELECT s.queryid::text AS queryid, d.datname::text AS datname, s.userid::text AS userid, s.toplevel::text AS toplevel, s.errors AS errors_total, s.timeouts AS timeouts_total, s.rows AS rows_total, s.le AS duration_seconds, s.buckets AS duration_seconds_bucket, s.duration_sum AS duration_seconds_sum, s.duration_count AS duration_seconds_count FROM @extschema@.metrics_statements_internal() s JOIN pg_catalog.pg_database d ON d.oid = s.dbid$q$)
+     $q$SELECT s.queryid::text AS queryid, d.datname::text AS datname, s.userid::text AS userid, s.toplevel::text AS toplevel, s.errors AS errors_total, s.timeouts AS timeouts_total, s.rows AS rows_total, s.le AS duration_seconds, s.buckets AS duration_seconds_bucket, s.duration_sum AS duration_seconds_sum, s.duration_count AS duration_seconds_count FROM @extschema@.metrics_statements_internal() s JOIN pg_catalog.pg_database d ON d.oid = s.dbid$q$),
+    ('moltres_ops_wait', '{wait_event_type,wait_event}', true,
+     $q$SELECT w.wait_event_type, w.wait_event, sum(w.seconds) AS seconds_total FROM @extschema@.db_waits_internal() w GROUP BY 1, 2$q$),
+    ('moltres_ops_database_wait', '{datname,wait_event_type,wait_event}', true,
+     $q$SELECT coalesce(d.datname::text, '') AS datname, w.wait_event_type, w.wait_event, w.seconds AS seconds_total FROM @extschema@.db_waits_internal() w LEFT JOIN pg_catalog.pg_database d ON d.oid = w.dbid WHERE w.dbid = 0 OR d.oid IS NOT NULL$q$),
+    ('moltres_ops_wait_sampler', '{}', true,
+     $q$SELECT s.samples AS samples_total, s.dropped AS dropped_total, extract(epoch FROM s.stats_reset) AS reset_timestamp_seconds FROM @extschema@.wait_sampler() s$q$)
 $src$;
 
 -- What each label means (docs/reference.md says more).
@@ -126,7 +132,9 @@ AS $$
     VALUES
     ('check', 'Name of the health() check'),
     ('state', 'pg_stat_activity state'),
-    ('datname', 'Database; empty for databases beyond the 32 counted one by one'),
+    ('datname', 'Database; empty for databases beyond the 32 counted one by one (statement totals) or for processes connected to none (waits)'),
+    ('wait_event_type', 'pg_stat_activity wait_event_type, CPU for an active session not waiting'),
+    ('wait_event', 'pg_stat_activity wait_event, CPU for an active session not waiting'),
     ('usename', 'Role of the connections'),
     ('application_name', 'application_name of the standby'),
     ('tool', 'Migration tool'),
@@ -211,7 +219,17 @@ AS $$
         (29, 'moltres_ops_query', 'rows_total', 'counter', '',
          'Rows returned or affected by the statement'),
         (30, 'moltres_ops_query', 'duration_seconds', 'histogram', 'seconds',
-         'Duration of the statement, failed executions included')
+         'Duration of the statement, failed executions included'),
+        (31, 'moltres_ops_wait', 'seconds_total', 'counter', 'seconds',
+         'Time active sessions spent in each wait event (CPU: not waiting), estimated by the wait sampler; rate() is the average number of active sessions in that state'),
+        (32, 'moltres_ops_database_wait', 'seconds_total', 'counter', 'seconds',
+         'Time active sessions of each database spent in each wait event (CPU: not waiting), estimated by the wait sampler'),
+        (33, 'moltres_ops_wait_sampler', 'samples_total', 'counter', '',
+         'Samples taken by the wait sampler (one per tick, all backends at once)'),
+        (34, 'moltres_ops_wait_sampler', 'dropped_total', 'counter', '',
+         'Wait-profile increments dropped because the per-statement wait table was full'),
+        (35, 'moltres_ops_wait_sampler', 'reset_timestamp_seconds', 'gauge', 'seconds',
+         'Unix time of the last moltres_ops.reset_waits() (or of the sampler''s first start)')
       ) AS c(ord, source, col, type, unit, help)
       JOIN @extschema@._metric_sources() s ON s.source = c.source
      ORDER BY c.ord

@@ -72,6 +72,12 @@ moltres_ops.metrics_min_calls = 5
 });
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION moltres_ops');
+# The wait families have rows once the wait sampler has seen a statement
+# running: until it has, each poll is a statement that sleeps 50 ms.
+ok($node->poll_query_until('postgres',
+		q{SELECT CASE WHEN EXISTS (SELECT FROM moltres_ops.db_waits) THEN true
+				 ELSE pg_sleep(0.05) IS NULL END}),
+	'the wait sampler has counted a statement');
 
 # The queries file in the repository is the catalogue's output.
 my $yaml_path = "$root/contrib/postgres_exporter/moltres_ops.yaml";

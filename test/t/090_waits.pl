@@ -228,6 +228,21 @@ is($node->safe_psql('postgres', q{
 	SELECT bool_and(seconds > 0) AND count(*) > 0 FROM moltres_ops.db_waits
 	 WHERE datname = 'postgres' AND wait_event IN ('transactionid', 'PgSleep', 'CPU')}),
 	't', 'db_waits counts the database as a whole');
+
+# The same counters in the Prometheus export: the instance's series at
+# least the lock wait the client measured, and the per-database series of
+# 'postgres' no more than the instance's.
+my $prom = $node->safe_psql('postgres', 'SELECT moltres_ops.prometheus()');
+my ($prom_inst) = $prom =~
+  /^moltres_ops_wait_seconds_total\{wait_event="transactionid",wait_event_type="Lock"\} (\S+)$/m;
+my ($prom_db) = $prom =~
+  /^moltres_ops_database_wait_seconds_total\{datname="postgres",wait_event="transactionid",wait_event_type="Lock"\} (\S+)$/m;
+ok(defined $prom_inst && $prom_inst >= 0.9 * $wait_ms / 1000.0,
+	'prometheus() exports the lock wait in moltres_ops_wait_seconds_total');
+ok(defined $prom_db && $prom_db > 0 && $prom_db <= $prom_inst + 1e-9,
+	'and per database in moltres_ops_database_wait_seconds_total');
+like($prom, qr/^# TYPE moltres_ops_wait_seconds_total counter$/m,
+	'typed as a counter');
 is($node->safe_psql('postgres', q{
 	SELECT count(DISTINCT "window") = 3 AND bool_and(active_sessions > 0)
 	  FROM moltres_ops.db_load WHERE datname IS NULL}),
