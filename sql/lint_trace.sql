@@ -101,6 +101,22 @@ SELECT count(*) AS locks_left FROM pg_locks
 SET moltres_ops.trace_statement_timeout = 50;
 SELECT stmt, note FROM moltres_ops.trace('SELECT pg_sleep(5)');
 RESET moltres_ops.trace_statement_timeout;
+-- The caller's own statement_timeout still ends the call when it comes
+-- first: an error for the caller, not a row of trace().  (Terse: wherever
+-- the timeout lands, the error is the same.)
+\set VERBOSITY terse
+SET statement_timeout = '1s';
+SELECT stmt, note FROM moltres_ops.trace('SELECT pg_sleep(5)');
+RESET statement_timeout;
+-- When trace's comes first, the caller's is given back: the rest of the
+-- statement is still cancelled at the caller's deadline.
+SET statement_timeout = '300ms';
+SET moltres_ops.trace_statement_timeout = 50;
+SELECT (SELECT count(*) FROM moltres_ops.trace('SELECT pg_sleep(5)')) AS n,
+       pg_sleep(2);
+RESET moltres_ops.trace_statement_timeout;
+RESET statement_timeout;
+\set VERBOSITY default
 BEGIN;
 SAVEPOINT s;
 SELECT stmt, note FROM moltres_ops.trace('DROP TABLE acct');

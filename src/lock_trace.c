@@ -367,15 +367,25 @@ run_one(char *text, int stmtno, HTAB *states, MemoryContext rowcxt,
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
 	TimestampTz old_fin = 0;
+	TimestampTz own_fin;
 	bool		had_timeout = get_timeout_active(STATEMENT_TIMEOUT);
+	bool		caller_first;
 	char	   *volatile error = NULL;
 	Touched    *volatile outer_touched = touched;
 	Touched		mine;
 	instr_time	start;
 	instr_time	duration;
 
+	/*
+	 * The statement runs under the sooner of two deadlines: trace's own and
+	 * the caller's statement_timeout, whose deadline it must not postpone.
+	 * Which one fired is known from the clock: the caller's is re-thrown.
+	 */
 	if (had_timeout)
 		old_fin = get_timeout_finish_time(STATEMENT_TIMEOUT);
+	own_fin = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+										  mo_trace_statement_timeout);
+	caller_first = had_timeout && old_fin <= own_fin;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
@@ -389,7 +399,7 @@ run_one(char *text, int stmtno, HTAB *states, MemoryContext rowcxt,
 
 		set_local("lock_timeout", mo_trace_lock_timeout);
 		touched = &mine;
-		enable_timeout_after(STATEMENT_TIMEOUT, mo_trace_statement_timeout);
+		enable_timeout_at(STATEMENT_TIMEOUT, caller_first ? old_fin : own_fin);
 		rc = SPI_execute(text, false, 0);
 		disable_timeout(STATEMENT_TIMEOUT, false);
 		/* SPI returns in its own context, which lives until SPI_finish */
@@ -428,16 +438,21 @@ run_one(char *text, int stmtno, HTAB *states, MemoryContext rowcxt,
 		INSTR_TIME_SUBTRACT(duration, start);
 		*ms = INSTR_TIME_GET_MILLISEC(duration);
 
-		/* the caller's own cancel, or a shutdown, is not ours to swallow */
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED &&
-			(*ms >= mo_trace_statement_timeout ||
-			 strstr(edata->message, "statement timeout") != NULL))
+		/*
+		 * Only trace's own statement timeout (a cancel once its deadline,
+		 * the sooner one, has passed) is reported as a row.  The caller's
+		 * statement_timeout (its deadline came first), a cancel request
+		 * before that, a shutdown or running out of resources are not ours
+		 * to swallow: they go on to the caller.
+		 */
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED && !caller_first &&
+			GetCurrentTimestamp() >= own_fin)
 			error = psprintf("error: %s (moltres_ops.trace_statement_timeout = %d ms)",
 							 edata->message, mo_trace_statement_timeout);
 		else if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_OPERATOR_INTERVENTION ||
 				 ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_INSUFFICIENT_RESOURCES)
 		{
-			if (had_timeout)
+			if (had_timeout && GetCurrentTimestamp() < old_fin)
 				enable_timeout_at(STATEMENT_TIMEOUT, old_fin);
 			ReThrowError(edata);
 		}
