@@ -91,7 +91,10 @@ WITH h AS (
 -- (pg_sleep never returns early, so no sleep lies below what it asked for)
 SELECT (SELECT count FROM h WHERE le_ms = 'Infinity') AS total,
        coalesce((SELECT max(count) FROM h WHERE le_ms < 1.95), 0) AS below_2ms,
-       (SELECT max(count) FROM h WHERE le_ms < 5) >= 50 AS most_2ms_below_5ms,
+       -- every 2 ms sleep measured under 4.5 ms from outside (how many
+       -- depends on the machine's load) is in a bucket below 5 ms
+       coalesce((SELECT max(count) FROM h WHERE le_ms < 5), 0) >=
+         (SELECT count(*) FROM qs_sleeps WHERE ms < 4.5) AS fast_2ms_below_5ms,
        (SELECT max(count) FROM h WHERE le_ms < 9.9) <= 60 AS none_10ms_below_10ms,
        (SELECT max(count) FROM h WHERE le_ms < 29.5) <= 96 AS none_30ms_below_30ms,
        (SELECT bool_and(c >= lag_c) FROM (
