@@ -77,11 +77,14 @@ test:
 test-core-suite:
 	./test/core_suite.sh
 
+exporter-queries:
+	./test/exporter_queries.sh
+
 demo:
 	./test/demo.sh start
 
 demo-stop:
 	./test/demo.sh stop
 
-.PHONY: test test-core-suite demo demo-stop installcheck-nopreload installcheck-pgregress \
+.PHONY: test test-core-suite exporter-queries demo demo-stop installcheck-nopreload installcheck-pgregress \
 	installcheck-isolation installcheck-tap

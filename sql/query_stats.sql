@@ -76,7 +76,10 @@ est AS (
   SELECT ARRAY[p50_ms, p90_ms, p95_ms, p99_ms, p999_ms] AS p, calls, slow_calls, toplevel
     FROM moltres_ops.query_stats WHERE query = 'SELECT pg_sleep(d)')
 SELECT est.calls, est.toplevel, f.pct,
-       est.slow_calls = (SELECT count(*) FROM qs_sleeps WHERE ms >= 20) AS slow_counted,
+       -- slow: at least the four 30 ms sleeps, at most those measured
+       -- over 20 ms from outside (a busy machine makes more 10 ms ones so)
+       est.slow_calls BETWEEN 4 AND (SELECT count(*) FROM qs_sleeps WHERE ms >= 20)
+         AS slow_counted,
        abs(est.p[f.i] - exact.p[f.i]) <= exact.p[f.i] / 48 + 0.5 AS within_bound
   FROM exact, est,
        (VALUES (1, 'p50'), (2, 'p90'), (3, 'p95'), (4, 'p99'), (5, 'p99.9')) AS f(i, pct)

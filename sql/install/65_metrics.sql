@@ -30,7 +30,8 @@
 -- for JIT compilation.
 --
 -- Where to add a family: a column to a source query (or a new source) and
--- a row to metric_catalogue(), then regenerate the exporter's file.
+-- a row to metric_catalogue(), then regenerate the exporter's file
+-- (make exporter-queries).
 
 -- Running totals per database since the last reset (src/latency.c): top-level
 -- statements on the fixed Prometheus bounds, rows, errors by class.
@@ -116,6 +117,8 @@ AS $src$
      $q$SELECT coalesce(d.datname::text, '') AS datname, e.class, e.n AS total FROM @extschema@.statement_totals_internal() t LEFT JOIN pg_catalog.pg_database d ON d.oid = t.dbid CROSS JOIN LATERAL (VALUES ('statement_timeout', t.statement_timeouts), ('cancel', t.cancels), ('lock_timeout', t.lock_timeouts), ('deadlock', t.deadlocks), ('serialization_failure', t.serialization_failures), ('other', t.other_errors)) AS e(class, n) WHERE (t.dbid = 0 AND t.calls > 0) OR d.oid IS NOT NULL$q$),
     ('moltres_ops_query', '{queryid,datname,userid,toplevel}', true,
      $q$SELECT s.queryid::text AS queryid, d.datname::text AS datname, s.userid::text AS userid, s.toplevel::text AS toplevel, s.errors AS errors_total, s.timeouts AS timeouts_total, s.rows AS rows_total, s.le AS duration_seconds, s.buckets AS duration_seconds_bucket, s.duration_sum AS duration_seconds_sum, s.duration_count AS duration_seconds_count FROM @extschema@.metrics_statements_internal() s JOIN pg_catalog.pg_database d ON d.oid = s.dbid$q$),
+    ('moltres_ops_errors', '{datname,sqlstate,phase}', true,
+     $q$SELECT coalesce(d.datname::text, '') AS datname, coalesce(e.sqlstate, '') AS sqlstate, p.phase, sum(p.n) AS total FROM @extschema@.errors_internal() e LEFT JOIN pg_catalog.pg_database d ON d.oid = e.dbid CROSS JOIN LATERAL (VALUES ('before_execution', e.before_execution), ('during_execution', e.during_execution), ('after_execution', e.after_execution)) AS p(phase, n) WHERE e.dbid IS NULL OR e.dbid = 0 OR d.oid IS NOT NULL GROUP BY 1, 2, 3$q$),
     ('moltres_ops_wait', '{wait_event_type,wait_event}', true,
      $q$SELECT w.wait_event_type, w.wait_event, sum(w.seconds) AS seconds_total FROM @extschema@.db_waits_internal() w GROUP BY 1, 2$q$),
     ('moltres_ops_database_wait', '{datname,wait_event_type,wait_event}', true,
@@ -132,7 +135,9 @@ AS $$
     VALUES
     ('check', 'Name of the health() check'),
     ('state', 'pg_stat_activity state'),
-    ('datname', 'Database; empty for databases beyond the 32 counted one by one (statement totals) or for processes connected to none (waits)'),
+    ('datname', 'Database; empty for the databases beyond the 32 counted one by one (statement totals), processes connected to none (waits) or the keys beyond the table (errors)'),
+    ('sqlstate', 'SQLSTATE of the error; empty for the keys beyond the table of moltres_ops.errors'),
+    ('phase', 'Where the error arose: before_execution (parse, analysis, planning, start-up), during_execution, after_execution (result sent, COMMIT)'),
     ('wait_event_type', 'pg_stat_activity wait_event_type, CPU for an active session not waiting'),
     ('wait_event', 'pg_stat_activity wait_event, CPU for an active session not waiting'),
     ('usename', 'Role of the connections'),
@@ -229,7 +234,9 @@ AS $$
         (34, 'moltres_ops_wait_sampler', 'dropped_total', 'counter', '',
          'Wait-profile increments dropped because the per-statement wait table was full'),
         (35, 'moltres_ops_wait_sampler', 'reset_timestamp_seconds', 'gauge', 'seconds',
-         'Unix time of the last moltres_ops.reset_waits() (or of the sampler''s first start)')
+         'Unix time of the last moltres_ops.reset_waits() (or of the sampler''s first start)'),
+        (36, 'moltres_ops_errors', 'total', 'counter', '',
+         'Errors clients saw (ERROR or FATAL), by SQLSTATE and where they arose, whether or not a statement was running (moltres_ops.errors)')
       ) AS c(ord, source, col, type, unit, help)
       JOIN @extschema@._metric_sources() s ON s.source = c.source
      ORDER BY c.ord

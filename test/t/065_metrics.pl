@@ -72,6 +72,8 @@ moltres_ops.metrics_min_calls = 5
 });
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION moltres_ops');
+# An error a client saw, for moltres_ops_errors_total.
+$node->psql('postgres', 'SELECT 1/0');
 # The wait families have rows once the wait sampler has seen a statement
 # running: until it has, each poll is a statement that sleeps 50 ms.
 ok($node->poll_query_until('postgres',
@@ -84,11 +86,15 @@ my $yaml_path = "$root/contrib/postgres_exporter/moltres_ops.yaml";
 my $generated = $node->safe_psql('postgres', 'SELECT moltres_ops.postgres_exporter_queries()');
 is($generated . "\n", slurp_file($yaml_path),
 	'contrib/postgres_exporter/moltres_ops.yaml is what postgres_exporter_queries() generates')
-  or diag('regenerate it: psql -Atc "SELECT moltres_ops.postgres_exporter_queries()" > contrib/postgres_exporter/moltres_ops.yaml');
+  or diag('regenerate it: make exporter-queries');
 
 # Some statements so that every family has samples.
 $node->safe_psql('postgres', join(';', ('SELECT 1 AS warm') x 10));
 my $dir = tempdir(CLEANUP => 1);
+
+like($node->safe_psql('postgres', 'SELECT moltres_ops.prometheus()'),
+	qr/^moltres_ops_errors_total\{datname="postgres",phase="before_execution",sqlstate="22012"\} 1$/m,
+	'prometheus(): the division by zero the planner raised, by SQLSTATE and phase');
 
 SKIP:
 {
