@@ -124,8 +124,8 @@ mo_hist_percentiles(const uint32 *hist, int sub,
 /*
  * mo_shist_counter - the counters of octave o of h, taking a chunk from
  * alloc and linking it in order if h has none for o yet; NULL when alloc has
- * none.  Remembers the chunk as h's last, so that the next duration of the
- * same octave finds it inline.
+ * none.  Remembers the chunk in h's cache, so that the next duration of
+ * the same octave finds it inline.
  */
 uint32 *
 mo_shist_counter(MoSparseHist *h, MoHistChunk *pool, int o,
@@ -148,8 +148,8 @@ mo_shist_counter(MoSparseHist *h, MoHistChunk *pool, int o,
 		*link = c;
 		h->nchunks++;
 	}
-	h->last = c;
-	h->last_octave = (uint8) o;
+	h->cache_chunk[(unsigned int) o % MO_HIST_CACHE] = c;
+	h->cache_octave[(unsigned int) o % MO_HIST_CACHE] = (uint8) o;
 	return pool[c].count;
 }
 
@@ -221,15 +221,19 @@ mo_hist_snap_bucket(const MoHistSnap *s, int i, int *b)
 	return s->count[o][j];
 }
 
-/* Midpoint in ms of bucket j of octave o of a per-statement histogram. */
+/*
+ * Midpoint in ms of bucket j of octave o of a per-statement histogram, as
+ * mo_hist_bucket_lower_ms computes the bounds (so the estimates are the
+ * same to the last bit): scaling by 2^e is exact, so ldexp(x, e) is
+ * x * 2^e, without the call.
+ */
 static inline double
 fine_midpoint_ms(int o, int j)
 {
-	int			e = MO_HIST_MIN_EXP + o;
+	double		p2 = (double) (UINT64CONST(1) << (MO_HIST_MIN_EXP + o));
 
-	/* as mo_hist_bucket_lower_ms computes them, for the same estimates */
-	return (ldexp(1.0 + (double) j / MO_HIST_FINE_SUB, e) / NS_PER_MS +
-			ldexp(1.0 + (double) (j + 1) / MO_HIST_FINE_SUB, e) / NS_PER_MS) / 2.0;
+	return ((1.0 + (double) j / MO_HIST_FINE_SUB) * p2 / NS_PER_MS +
+			(1.0 + (double) (j + 1) / MO_HIST_FINE_SUB) * p2 / NS_PER_MS) / 2.0;
 }
 
 /*
@@ -269,7 +273,14 @@ mo_hist_snap_percentiles(const MoHistSnap *s,
 			out[k] = get_float8_nan();
 			continue;
 		}
-		rank = (uint64) ceil(fractions[k] * (double) total);
+		/* ceil(fraction * total), without the call */
+		{
+			double		r = fractions[k] * (double) total;
+
+			rank = (uint64) r;
+			if ((double) rank < r)
+				rank++;
+		}
 		if (rank < 1)
 			rank = 1;
 		if (rank > total)

@@ -32,8 +32,10 @@
  * order; buckets 0 and the last are two counters of the histogram itself.
  * The resolution is the same as a dense histogram's, so the error bound
  * above holds for every duration the histogram holds.  Adding a duration to
- * the octave counted last (the common case) is the bucket arithmetic, one
- * compare and one increment; another octave walks the list (at most
+ * an octave looked up before (the common case: a statement's durations
+ * rarely span more than MO_HIST_CACHE consecutive octaves, which a
+ * direct-mapped cache in the histogram covers) is the bucket arithmetic,
+ * one compare and one increment; another octave walks the list (at most
  * MO_HIST_OCTAVES links) and, the first time, takes a chunk from the
  * pool.  When the pool has none left the duration is left out of the
  * histogram (the caller counts it) rather than counted at a coarser
@@ -113,14 +115,21 @@ typedef struct MoHistChunk
 	uint32		count[MO_HIST_FINE_SUB];
 } MoHistChunk;
 
-/* A per-statement histogram: its two edge buckets and its chunk list. */
+/*
+ * A per-statement histogram: its two edge buckets, its chunk list, and a
+ * direct-mapped cache of the chunks of MO_HIST_CACHE consecutive octaves.
+ */
+#define MO_HIST_CACHE		4
+#define MO_HIST_NO_OCTAVE	0xFF
+
 typedef struct MoSparseHist
 {
 	uint32		under;			/* bucket 0: below 2^MO_HIST_MIN_EXP ns */
 	uint32		over;			/* the last bucket: 2^MO_HIST_MAX_EXP ns up */
 	int32		head;			/* chunk of the lowest octave; -1: none */
-	int32		last;			/* chunk of the octave counted last; -1 */
-	uint8		last_octave;	/* its octave */
+	/* the chunks looked up last, by octave % MO_HIST_CACHE */
+	int32		cache_chunk[MO_HIST_CACHE];
+	uint8		cache_octave[MO_HIST_CACHE];	/* MO_HIST_NO_OCTAVE: none */
 	uint8		shift;			/* times the histogram was halved */
 	uint8		nchunks;		/* chunks in the list */
 } MoSparseHist;
@@ -154,8 +163,12 @@ static inline void
 mo_shist_init(MoSparseHist *h)
 {
 	h->under = h->over = 0;
-	h->head = h->last = -1;
-	h->last_octave = 0;
+	h->head = -1;
+	for (int k = 0; k < MO_HIST_CACHE; k++)
+	{
+		h->cache_chunk[k] = -1;
+		h->cache_octave[k] = MO_HIST_NO_OCTAVE;
+	}
 	h->shift = 0;
 	h->nchunks = 0;
 }
@@ -186,8 +199,10 @@ mo_shist_add(MoSparseHist *h, MoHistChunk *pool, uint64 ns,
 			int			j = (int) (((ns - (UINT64CONST(1) << e)) *
 									(uint64) MO_HIST_FINE_SUB) >> e);
 
-			if (likely(h->last >= 0 && h->last_octave == o))
-				cnt = &pool[h->last].count[j];
+			int			k = (unsigned int) o % MO_HIST_CACHE;
+
+			if (likely(h->cache_octave[k] == o))
+				cnt = &pool[h->cache_chunk[k]].count[j];
 			else
 			{
 				cnt = mo_shist_counter(h, pool, o, alloc, arg);

@@ -984,6 +984,12 @@ entry_snapshot(int slot, MoEntrySnap *snap, bool with_hist)
 {
 	MoEntry    *e = &mentries[slot];
 
+	/*
+	 * A free slot is skipped without its spinlock: an entry that is being
+	 * created meanwhile may or may not be seen either way.
+	 */
+	if (!e->in_use)
+		return false;
 	SpinLockAcquire(&e->mutex);
 	if (!e->in_use)
 	{
@@ -1000,41 +1006,49 @@ entry_snapshot(int slot, MoEntrySnap *snap, bool with_hist)
 	return true;
 }
 
-/* Copy slot's text into a palloc'd string; NULL if none or evicted. */
-static char *
-entry_text(int slot, uint32 gen, int encoding)
+/*
+ * Slot's text as a text datum in the server encoding, built in place (no
+ * C string in between); false if it has none or was evicted meanwhile.
+ */
+static bool
+entry_text_datum(int slot, uint32 gen, int encoding, Datum *result)
 {
 	MoEntry    *e = &mentries[slot];
 	uint32		len = pg_atomic_read_u32(&e->text_len);
-	char	   *buf;
+	text	   *t;
 	bool		same;
 
 	if (len == 0 || len >= (uint32) mss->text_max)
-		return NULL;
+		return false;
 	pg_read_barrier();
-	buf = palloc(len + 1);
-	same = text_copy(slot, len, buf);
-	buf[len] = '\0';
+	t = (text *) palloc(VARHDRSZ + len + 1);
+	same = text_copy(slot, len, VARDATA(t));
 	pg_read_barrier();
 	SpinLockAcquire(&e->mutex);
 	same = same && e->in_use && e->gen == gen;
 	SpinLockRelease(&e->mutex);
 	if (!same)
 	{
-		pfree(buf);
-		return NULL;
+		pfree(t);
+		return false;
 	}
+	SET_VARSIZE(t, VARHDRSZ + len);
 	if (encoding != GetDatabaseEncoding())
 	{
-		char	   *conv = pg_any_to_server(buf, len, encoding);
+		char	   *buf = VARDATA(t);
+		char	   *conv;
 
+		buf[len] = '\0';
+		conv = pg_any_to_server(buf, len, encoding);
 		if (conv != buf)
 		{
-			pfree(buf);
-			buf = conv;
+			*result = CStringGetTextDatum(conv);
+			pfree(t);
+			return true;
 		}
 	}
-	return buf;
+	*result = PointerGetDatum(t);
+	return true;
 }
 
 /* Whether the caller may see other users' texts and query ids. */
@@ -1051,6 +1065,20 @@ reader_sees_all(void)
 static Datum
 uint64_numeric(uint64 v)
 {
+	static Datum zero = (Datum) 0;
+
+	/* most statements write no WAL: one zero, made once per process */
+	if (v == 0)
+	{
+		if (zero == (Datum) 0)
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+			zero = NumericGetDatum(int64_to_numeric(0));
+			MemoryContextSwitchTo(old);
+		}
+		return zero;
+	}
 	if (v <= (uint64) PG_INT64_MAX)
 		return NumericGetDatum(int64_to_numeric((int64) v));
 	return DirectFunctionCall2(numeric_add,
@@ -1109,15 +1137,10 @@ moltres_ops_query_stats(PG_FUNCTION_ARGS)
 			nulls[i++] = true;
 		else if (!mine)
 			values[i++] = CStringGetTextDatum("<insufficient privilege>");
+		else if (entry_text_datum(slot, snap->gen, snap->encoding, &values[i]))
+			i++;
 		else
-		{
-			char	   *t = entry_text(slot, snap->gen, snap->encoding);
-
-			if (t)
-				values[i++] = CStringGetTextDatum(t);
-			else
-				nulls[i++] = true;
-		}
+			nulls[i++] = true;
 		values[i++] = Int64GetDatum(c->calls);
 		values[i++] = Int64GetDatum(c->errors);
 		values[i++] = Int64GetDatum(c->timeouts);
