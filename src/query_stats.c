@@ -1424,7 +1424,6 @@ mo_stats_shmem_shutdown(int code, Datum arg)
 	FILE	   *f;
 	MoFileHeader hdr;
 	MoFileEntry *fe;
-	MoHistSnap *hs;
 	MoFilePair *pairs;
 	char	   *text;
 	pg_crc32c	crc;
@@ -1461,13 +1460,11 @@ mo_stats_shmem_shutdown(int code, Datum arg)
 		goto error;
 
 	fe = palloc0(sizeof(MoFileEntry));
-	hs = palloc(sizeof(MoHistSnap));
 	pairs = palloc(sizeof(MoFilePair) * MO_HIST_FINE_NBUCKETS);
 	text = palloc(mss->text_max);
 	for (int slot = 0; slot < mss->max_entries; slot++)
 	{
 		MoEntry    *e = &mentries[slot];
-		int			nb;
 		int			np = 0;
 
 		if (!e->in_use)
@@ -1480,19 +1477,28 @@ mo_stats_shmem_shutdown(int code, Datum arg)
 		if (fe->text_len >= mss->text_max ||
 			(fe->text_len > 0 && !text_copy(slot, fe->text_len, text)))
 			fe->text_len = 0;	/* cannot happen: no backend is left */
-		mo_shist_snapshot(&e->hist, mchunks, hs);
-		fe->hist_shift = hs->shift;
-		nb = mo_hist_snap_nbuckets(hs);
-		for (int i = 0; i < nb; i++)
+		/* the non-empty buckets, ascending, straight from the chunks */
+		fe->hist_shift = e->hist.shift;
+		if (e->hist.under > 0)
 		{
-			int			b;
-			uint32		count = mo_hist_snap_bucket(hs, i, &b);
+			pairs[np].bucket = 0;
+			pairs[np++].count = e->hist.under;
+		}
+		for (int32 c = e->hist.head; c >= 0; c = mchunks[c].next)
+		{
+			uint32		b0 = 1 + mchunks[c].octave * MO_HIST_FINE_SUB;
 
-			if (count == 0)
-				continue;
-			pairs[np].bucket = (uint32) b;
-			pairs[np].count = count;
-			np++;
+			for (int j = 0; j < MO_HIST_FINE_SUB; j++)
+				if (mchunks[c].count[j] > 0)
+				{
+					pairs[np].bucket = b0 + j;
+					pairs[np++].count = mchunks[c].count[j];
+				}
+		}
+		if (e->hist.over > 0)
+		{
+			pairs[np].bucket = MO_HIST_FINE_NBUCKETS - 1;
+			pairs[np++].count = e->hist.over;
 		}
 		fe->npairs = np;
 		COMP_CRC32C(crc, fe, sizeof(MoFileEntry));

@@ -9,7 +9,7 @@
 # three times), so both tables hold the same statements.  Then, ROUNDS
 # times and alternating the libraries, the server is stopped (fast
 # shutdown: SIGINT, timed until the postmaster has exited, which includes
-# writing the statistics file) and started again (timed until
+# writing the statistics file; Linux only, it reads /proc) and started again (timed until
 # postmaster.pid says "ready", which includes loading it).  Prints every
 # round, the medians, the file sizes and the ratios moltres_ops / pgss.
 #
@@ -82,7 +82,10 @@ stop_ms() {
     pid=$(head -1 "$data/postmaster.pid")
     t0=$(now_ns)
     kill -INT "$pid"
-    while kill -0 "$pid" 2>/dev/null; do sleep 0.001; done
+    # gone, or a zombie that its new parent has not reaped yet
+    while [ -e "/proc/$pid" ] && [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]; do
+        sleep 0.001
+    done
     echo $(( ($(now_ns) - t0) / 1000 ))
 }
 
@@ -116,7 +119,7 @@ declare -A st sp fs
 for cfg in $CONFIGS; do
     st[$cfg]=$(awk -v c="$cfg" '$1 == "round" && $3 == c {print $5}' "$results" | median)
     sp[$cfg]=$(awk -v c="$cfg" '$1 == "round" && $3 == c {print $8}' "$results" | median)
-    fs[$cfg]=$(awk -v c="$cfg" '$1 == "round" && $3 == c {print $12}' "$results" | median)
+    fs[$cfg]=$(awk -v c="$cfg" '$1 == "round" && $3 == c {print $13}' "$results" | median)
     printf 'median %-8s start %8.1f ms  stop %8.1f ms  file %10d bytes\n' "$cfg" \
         "$(awk -v v="${st[$cfg]}" 'BEGIN {print v / 1000}')" \
         "$(awk -v v="${sp[$cfg]}" 'BEGIN {print v / 1000}')" "${fs[$cfg]}" | tee -a "$results"
