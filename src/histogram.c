@@ -13,7 +13,7 @@
  * protects the histogram and its pool (query_stats.c: the entry's spinlock).
  *
  * Memory per histogram (see histogram.h for the bucket scheme):
- *	per statement	770 buckets, sparse: 24 bytes plus 104 bytes per octave
+ *	per statement	770 buckets, sparse: 36 bytes plus 104 bytes per octave
  *					in use, error <= 2.08 %
  *	latency window	258 buckets x 4 bytes = 1,032 bytes, error <= 6.25 %
  *

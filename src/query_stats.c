@@ -11,18 +11,38 @@
  *	index		open-addressing hash index, 2^k >= 2 * max_statements
  *				pg_atomic_uint64 words: (home position << 32) | (slot + 1),
  *				0 = empty; linear probing, backward-shift deletion
- *	entries		max_statements fixed entries (3.3 kB each, mostly the
- *				histogram: see histogram.h)
- *	texts		max_statements x max_query_text bytes of normalised text
+ *	entries		max_statements fixed entries of 248 bytes: key, counters,
+ *				the head of a sparse histogram (see histogram.h)
+ *	chunks		MO_HIST_CHUNKS_PER_ENTRY x max_statements histogram chunks
+ *				of 104 bytes (one octave each); chunk i < max_statements
+ *				is entry i's own, the others a free list
+ *	text links	one int32 per text block: the next block of the same text,
+ *				or of the free list; -1 ends either
+ *	texts		max_statements x avg_query_text bytes of normalised text in
+ *				MO_TEXT_BLOCK-byte blocks; block i < max_statements is
+ *				entry i's first, the others a free list
+ *
+ * So memory follows what entries hold: ~1.2 kB per entry at defaults, not
+ * the 3 kB histogram and max_query_text bytes of text that a statement
+ * could use at most.  A full pool costs precision, never correctness: a
+ * text is cut at a character boundary (texts_truncated), a duration in an
+ * octave its entry has no chunk for is left out of the histogram
+ * (hist_dropped).
  *
  * Locking protocol:
  *
  *	- The area's LWLock ("moltres_ops query_stats"), held EXCLUSIVE, is
  *	  needed to change the index, to give an entry a key or take it away
  *	  (create, evict, reset), to write an entry's text, and for the free
- *	  list, clock hand and entry count.  It is never held by the hot path.
+ *	  list, clock hand and entry count, and the text pool (its free list
+ *	  and the links).  It is never held by the hot path.
  *	- Each entry's spinlock `mutex` protects its key, in_use, gen, usage
- *	  and counters and histogram.  Whoever changes the key also holds it.
+ *	  and counters, its histogram and the contents of its chunks.  Whoever
+ *	  changes the key also holds it.
+ *	- `chunk_lock`, a spinlock, protects the free list of chunks.  The hot
+ *	  path takes it (inside the entry's spinlock, never the other way
+ *	  round) only for an entry's first duration in a new octave; an entry's
+ *	  chunks go back to it when the entry is freed, after in_use is cleared.
  *	- Lookups read the index without any lock.  A hit is only a candidate:
  *	  the caller takes the entry's spinlock and re-checks the key before
  *	  touching counters, so an entry evicted or reused meanwhile is never
@@ -32,8 +52,10 @@
  *	- An entry's text is written before its index word is published, or,
  *	  for an entry created without text, once under the LWLock followed by
  *	  a write barrier and the atomic text_len; it is never changed again
- *	  until the entry is evicted (which bumps gen).  Readers copy text
- *	  without a lock and discard the copy if gen changed meanwhile.
+ *	  until the entry is evicted (which bumps gen, then frees its blocks).
+ *	  Readers copy text without a lock, following the block links with
+ *	  every link range-checked, and discard the copy if gen changed
+ *	  meanwhile.
  *
  * The metrics export (metrics_statements_internal) reads a bounded, stable
  * set of entries without scanning the table: `exported`, a list of at most
