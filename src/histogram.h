@@ -39,15 +39,18 @@
  * MO_HIST_OCTAVES links) and, the first time, takes a chunk from the
  * pool.  When the pool has none left the duration is left out of the
  * histogram (the caller counts it) rather than counted at a coarser
- * resolution: percentiles are then over the durations held, still within
- * the bound.  Readers copy the chunks in use into a MoHistSnap.
+ * resolution: percentiles are then those of the durations held, within the
+ * bound of their exact values.  The caller holds whatever protects a
+ * histogram and its chunks (query_stats.c: the entry's spinlock) and
+ * whatever protects its pool's free list (alloc's business).  Readers copy
+ * the chunks in use into a MoHistSnap.
  *
  * For Prometheus the same durations are also counted on a fixed, coarse
  * set of bucket bounds (MO_PROM_BOUNDS, seconds, "le" in Prometheus terms):
  * exactly, by comparison, for the per-database totals of latency.c, and
- * derived from a fine histogram for a statement (mo_hist_snap_to_prom: each fine
- * bucket goes to the first bound at or above its midpoint, so a duration
- * within 2.1 % of a bound may be counted on the other side of it).
+ * derived from a fine histogram for a statement (mo_hist_snap_to_prom:
+ * each fine bucket goes to the first bound at or above its midpoint, so a
+ * duration within 2.1 % of a bound may be counted on the other side of it).
  *
  *-------------------------------------------------------------------------
  */
