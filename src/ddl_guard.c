@@ -37,8 +37,10 @@
  * catalog, and re-throws.
  *
  * Shared state and locking: the ring is a MoRing (ring.c, which describes
- * its one LWLock, the "moltres_ops ddl_log" tranche).  Entries are built
- * before the lock is taken, which is held only for the copy into one slot.
+ * its one LWLock, the "moltres_ops ddl_log" tranche) of variable-size
+ * events, DDL_AVG_BYTES of it per event of moltres_ops.ddl_log_buffer.
+ * Entries are built before the lock is taken, which is held only for the
+ * copy into one event.
  * DDL is rare next to queries, so one lock is not a point of contention.
  * Runs in backends only.
  *
@@ -78,6 +80,7 @@
 #define DDL_ERROR_MAX	512		/* bytes of error message kept */
 #define DDL_RULES_MAX	256		/* bytes of comma-separated rule names */
 #define DDL_COMMAND_MAX 64
+#define DDL_AVG_BYTES	768		/* the ring's bytes per ddl_log_buffer */
 
 mo_ddl_statement_hook_type mo_ddl_statement_hook = NULL;
 
@@ -143,14 +146,15 @@ slot_size(void)
 static Size
 ddl_shmem_size(void)
 {
-	return mo_ring_size(slot_size(), mo_ddl_log_buffer);
+	return mo_ring_size(slot_size(), mo_ddl_log_buffer, DDL_AVG_BYTES);
 }
 
 static void
 ddl_shmem_startup(void *area, bool found)
 {
 	ring = (MoRing *) area;
-	mo_ring_attach(ring, found, DDL_AREA, slot_size(), mo_ddl_log_buffer);
+	mo_ring_attach(ring, found, DDL_AREA, slot_size(), mo_ddl_log_buffer,
+				   DDL_AVG_BYTES);
 }
 
 /*
@@ -173,17 +177,17 @@ slot_text(DdlEntry *e)
 static inline char *
 slot_object(DdlEntry *e)
 {
-	return slot_text(e) + mo_max_query_text + 1;
+	return slot_text(e) + strlen(slot_text(e)) + 1;
 }
 static inline char *
 slot_error(DdlEntry *e)
 {
-	return slot_object(e) + DDL_OBJECT_MAX + 1;
+	return slot_object(e) + (e->object_len >= 0 ? e->object_len + 1 : 0);
 }
 static inline char *
 slot_rules(DdlEntry *e)
 {
-	return slot_error(e) + DDL_ERROR_MAX + 1;
+	return slot_error(e) + (e->error_len >= 0 ? e->error_len + 1 : 0);
 }
 
 /* A dotted name out of a list of String nodes, without catalog access. */
@@ -606,7 +610,11 @@ record(DdlRun *run, char outcome, double duration_ms, int sqlerrcode,
 	if (ring == NULL || ring->nslots <= 0)
 		return;
 
-	e = mo_ring_write_begin(ring);
+	e = mo_ring_write_begin(ring, sizeof(DdlEntry) +
+							Min(Max(run->text_len, 0), mo_max_query_text) + 1 +
+							(run->object ? Min(strlen(run->object), DDL_OBJECT_MAX) + 1 : 0) +
+							(error ? Min(strlen(error), DDL_ERROR_MAX) + 1 : 0) +
+							(run->rules ? Min(strlen(run->rules), DDL_RULES_MAX) + 1 : 0));
 	mo_ring_event_fill(&e->ev, run->start,
 					   MyProcPort ? MyProcPort->user_name : NULL);
 	e->duration_ms = duration_ms;

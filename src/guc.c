@@ -23,6 +23,7 @@
 #include "ddl_guard.h"
 #include "moltres_ops.h"
 
+int			mo_avg_query_text = 512;
 int			mo_ddl_guard = MO_DDL_GUARD_OFF;
 int			mo_ddl_lock_timeout = 0;
 int			mo_ddl_log_buffer = 1000;
@@ -115,6 +116,16 @@ void
 mo_guc_init(void)
 {
 	bool		preload = process_shared_preload_libraries_in_progress;
+
+	if (preload)
+		DefineCustomIntVariable("moltres_ops.avg_query_text",
+								"Average bytes of normalised text per statement that the shared text pool is sized for.",
+								"The pool holds max_statements x this many bytes; a text that does not fit in what is free is cut at a character boundary (stats_info.texts_truncated).",
+								&mo_avg_query_text,
+								512, 64, 32768,
+								PGC_POSTMASTER,
+								GUC_UNIT_BYTE,
+								NULL, NULL, NULL);
 
 	DefineCustomEnumVariable("moltres_ops.ddl_guard",
 							 "What to do with a DDL statement that lint() rates dangerous: off, warn or block.",

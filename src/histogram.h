@@ -25,12 +25,32 @@
  * every percentile) survives; reported counts are then multiplied back by
  * 2^shift and are exact to within 2^shift.
  *
+ * Per-statement histograms are sparse (MoSparseHist): a statement's
+ * durations rarely span more than a few octaves, so its fine buckets are
+ * kept one octave at a time in chunks of MO_HIST_FINE_SUB counters (104
+ * bytes) taken from a pool the caller owns, linked in ascending octave
+ * order; buckets 0 and the last are two counters of the histogram itself.
+ * The resolution is the same as a dense histogram's, so the error bound
+ * above holds for every duration the histogram holds.  Adding a duration to
+ * an octave looked up before (the common case: a statement's durations
+ * rarely span more than MO_HIST_CACHE consecutive octaves, which a
+ * direct-mapped cache in the histogram covers) is the bucket arithmetic,
+ * one compare and one increment; another octave walks the list (at most
+ * MO_HIST_OCTAVES links) and, the first time, takes a chunk from the
+ * pool.  When the pool has none left the duration is left out of the
+ * histogram (the caller counts it) rather than counted at a coarser
+ * resolution: percentiles are then those of the durations held, within the
+ * bound of their exact values.  The caller holds whatever protects a
+ * histogram and its chunks (query_stats.c: the entry's spinlock) and
+ * whatever protects its pool's free list (alloc's business).  Readers copy
+ * the chunks in use into a MoHistSnap.
+ *
  * For Prometheus the same durations are also counted on a fixed, coarse
  * set of bucket bounds (MO_PROM_BOUNDS, seconds, "le" in Prometheus terms):
  * exactly, by comparison, for the per-database totals of latency.c, and
- * derived from a fine histogram for a statement (mo_hist_to_prom: each fine
- * bucket goes to the first bound at or above its midpoint, so a duration
- * within 2.1 % of a bound may be counted on the other side of it).
+ * derived from a fine histogram for a statement (mo_hist_snap_to_prom:
+ * each fine bucket goes to the first bound at or above its midpoint, so a
+ * duration within 2.1 % of a bound may be counted on the other side of it).
  *
  *-------------------------------------------------------------------------
  */
@@ -43,7 +63,7 @@
 #define MO_HIST_MAX_EXP		42	/* 2^42 ns = 4398 s = 73.3 min */
 #define MO_HIST_OCTAVES		(MO_HIST_MAX_EXP - MO_HIST_MIN_EXP)
 
-/* Per-statement histograms: 770 buckets, 3080 bytes, error <= 2.08 %. */
+/* Per-statement histograms: 770 buckets (sparse), error <= 2.08 %. */
 #define MO_HIST_FINE_SUB	24
 #define MO_HIST_FINE_NBUCKETS	(MO_HIST_OCTAVES * MO_HIST_FINE_SUB + 2)
 
@@ -87,6 +107,129 @@ mo_hist_add(uint32 *hist, int nbuckets, int b, uint8 *shift)
 }
 
 /*
+ * One octave of a sparse histogram: the counts of its MO_HIST_FINE_SUB
+ * buckets.  `next` links the chunks of one histogram in ascending octave
+ * order (-1 ends the list), or the free chunks of a pool.
+ */
+typedef struct MoHistChunk
+{
+	int32		next;
+	uint8		octave;			/* 0 .. MO_HIST_OCTAVES - 1 */
+	uint32		count[MO_HIST_FINE_SUB];
+} MoHistChunk;
+
+/*
+ * A per-statement histogram: its two edge buckets, its chunk list, and a
+ * direct-mapped cache of the chunks of MO_HIST_CACHE consecutive octaves.
+ */
+#define MO_HIST_CACHE		4
+#define MO_HIST_NO_OCTAVE	0xFF
+
+typedef struct MoSparseHist
+{
+	uint32		under;			/* bucket 0: below 2^MO_HIST_MIN_EXP ns */
+	uint32		over;			/* the last bucket: 2^MO_HIST_MAX_EXP ns up */
+	int32		head;			/* chunk of the lowest octave; -1: none */
+	/* the chunks looked up last, by octave % MO_HIST_CACHE */
+	int32		cache_chunk[MO_HIST_CACHE];
+	uint8		cache_octave[MO_HIST_CACHE];	/* MO_HIST_NO_OCTAVE: none */
+	uint8		shift;			/* times the histogram was halved */
+	uint8		nchunks;		/* chunks in the list */
+} MoSparseHist;
+
+/*
+ * Where a sparse histogram gets a chunk: the index of a free chunk of the
+ * pool, or -1 when there is none.  h is the histogram asking (so that an
+ * allocator can give a histogram's first chunk from a reserve).
+ */
+typedef int32 (*MoHistChunkAlloc) (const MoSparseHist *h, void *arg);
+
+/* A copy of a sparse histogram: its octaves in use, ascending. */
+typedef struct MoHistSnap
+{
+	uint32		under;
+	uint32		over;
+	uint8		shift;
+	int			noctaves;
+	uint8		octave[MO_HIST_OCTAVES];
+	uint32		count[MO_HIST_OCTAVES][MO_HIST_FINE_SUB];
+} MoHistSnap;
+
+/* Bytes of a MoHistSnap that hold n octaves (for copies that stop there). */
+#define MO_HIST_SNAP_ROW	(sizeof(uint32) * MO_HIST_FINE_SUB)
+
+extern uint32 *mo_shist_counter(MoSparseHist *h, MoHistChunk *pool,
+								int octave, MoHistChunkAlloc alloc, void *arg);
+extern void mo_shist_halve(MoSparseHist *h, MoHistChunk *pool);
+
+static inline void
+mo_shist_init(MoSparseHist *h)
+{
+	h->under = h->over = 0;
+	h->head = -1;
+	for (int k = 0; k < MO_HIST_CACHE; k++)
+	{
+		h->cache_chunk[k] = -1;
+		h->cache_octave[k] = MO_HIST_NO_OCTAVE;
+	}
+	h->shift = 0;
+	h->nchunks = 0;
+}
+
+/*
+ * mo_shist_add - count a duration of `ns` nanoseconds in h, whose chunks
+ * live in pool.  False when it needed a chunk and alloc had none (the
+ * duration is then not counted).  The caller holds whatever protects h and
+ * its chunks.  Inline: it is on the hot path.
+ */
+static inline bool
+mo_shist_add(MoSparseHist *h, MoHistChunk *pool, uint64 ns,
+			 MoHistChunkAlloc alloc, void *arg)
+{
+	uint32	   *cnt;
+
+	if (ns < (UINT64CONST(1) << MO_HIST_MIN_EXP))
+		cnt = &h->under;
+	else
+	{
+		int			e = pg_leftmost_one_pos64(ns);
+
+		if (e >= MO_HIST_MAX_EXP)
+			cnt = &h->over;
+		else
+		{
+			int			o = e - MO_HIST_MIN_EXP;
+			int			j = (int) (((ns - (UINT64CONST(1) << e)) *
+									(uint64) MO_HIST_FINE_SUB) >> e);
+
+			int			k = (unsigned int) o % MO_HIST_CACHE;
+
+			if (likely(h->cache_octave[k] == o))
+				cnt = &pool[h->cache_chunk[k]].count[j];
+			else
+			{
+				cnt = mo_shist_counter(h, pool, o, alloc, arg);
+				if (cnt == NULL)
+					return false;
+				cnt += j;
+			}
+		}
+	}
+	if (unlikely(++(*cnt) >= MO_HIST_HALVE_AT))
+		mo_shist_halve(h, pool);
+	return true;
+}
+
+extern void mo_shist_snapshot(const MoSparseHist *h, const MoHistChunk *pool,
+							  MoHistSnap *out);
+extern uint32 mo_hist_snap_bucket(const MoHistSnap *s, int i, int *b);
+extern int	mo_hist_snap_nbuckets(const MoHistSnap *s);
+extern void mo_hist_snap_percentiles(const MoHistSnap *s,
+									 const double *fractions, int nfractions,
+									 double min_ms, double max_ms, double *out);
+extern void mo_hist_snap_to_prom(const MoHistSnap *s, uint64 *out);
+
+/*
  * Prometheus bucket bounds in nanoseconds: 0.5 ms to 60 s, 16 bounds, and
  * the +Inf bucket after them.  Fixed: changing them changes every series.
  */
@@ -116,7 +259,6 @@ mo_prom_bucket(int64 ns)
 	return i;
 }
 
-extern void mo_hist_to_prom(const uint32 *fine, uint8 shift, uint64 *out);
 extern Datum mo_prom_bounds_datum(void);
 extern Datum mo_prom_cumulative_datum(const uint64 *counts, uint64 *total);
 extern double mo_hist_bucket_lower_ms(int b, int sub);

@@ -69,6 +69,7 @@ extern int	mo_lint_large_table_rows;
 extern int	mo_track;
 extern bool mo_track_utility;
 extern int	mo_max_statements;
+extern int	mo_avg_query_text;
 extern int	mo_max_query_text;
 extern int	mo_metrics_min_calls;
 extern int	mo_metrics_statements;

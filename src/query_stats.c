@@ -11,18 +11,38 @@
  *	index		open-addressing hash index, 2^k >= 2 * max_statements
  *				pg_atomic_uint64 words: (home position << 32) | (slot + 1),
  *				0 = empty; linear probing, backward-shift deletion
- *	entries		max_statements fixed entries (3.3 kB each, mostly the
- *				histogram: see histogram.h)
- *	texts		max_statements x max_query_text bytes of normalised text
+ *	entries		max_statements fixed entries of 248 bytes: key, counters,
+ *				the head of a sparse histogram (see histogram.h)
+ *	chunks		MO_HIST_CHUNKS_PER_ENTRY x max_statements histogram chunks
+ *				of 104 bytes (one octave each); chunk i < max_statements
+ *				is entry i's own, the others a free list
+ *	text links	one int32 per text block: the next block of the same text,
+ *				or of the free list; -1 ends either
+ *	texts		max_statements x avg_query_text bytes of normalised text in
+ *				MO_TEXT_BLOCK-byte blocks; block i < max_statements is
+ *				entry i's first, the others a free list
+ *
+ * So memory follows what entries hold: ~1.2 kB per entry at defaults, not
+ * the 3 kB histogram and max_query_text bytes of text that a statement
+ * could use at most.  A full pool costs precision, never correctness: a
+ * text is cut at a character boundary (texts_truncated), a duration in an
+ * octave its entry has no chunk for is left out of the histogram
+ * (hist_dropped).
  *
  * Locking protocol:
  *
  *	- The area's LWLock ("moltres_ops query_stats"), held EXCLUSIVE, is
  *	  needed to change the index, to give an entry a key or take it away
  *	  (create, evict, reset), to write an entry's text, and for the free
- *	  list, clock hand and entry count.  It is never held by the hot path.
+ *	  list, clock hand and entry count, and the text pool (its free list
+ *	  and the links).  It is never held by the hot path.
  *	- Each entry's spinlock `mutex` protects its key, in_use, gen, usage
- *	  and counters and histogram.  Whoever changes the key also holds it.
+ *	  and counters, its histogram and the contents of its chunks.  Whoever
+ *	  changes the key also holds it.
+ *	- `chunk_lock`, a spinlock, protects the free list of chunks.  The hot
+ *	  path takes it (inside the entry's spinlock, never the other way
+ *	  round) only for an entry's first duration in a new octave; an entry's
+ *	  chunks go back to it when the entry is freed, after in_use is cleared.
  *	- Lookups read the index without any lock.  A hit is only a candidate:
  *	  the caller takes the entry's spinlock and re-checks the key before
  *	  touching counters, so an entry evicted or reused meanwhile is never
@@ -32,8 +52,10 @@
  *	- An entry's text is written before its index word is published, or,
  *	  for an entry created without text, once under the LWLock followed by
  *	  a write barrier and the atomic text_len; it is never changed again
- *	  until the entry is evicted (which bumps gen).  Readers copy text
- *	  without a lock and discard the copy if gen changed meanwhile.
+ *	  until the entry is evicted (which bumps gen, then frees its blocks).
+ *	  Readers copy text without a lock, following the block links with
+ *	  every link range-checked, and discard the copy if gen changed
+ *	  meanwhile.
  *
  * The metrics export (metrics_statements_internal) reads a bounded, stable
  * set of entries without scanning the table: `exported`, a list of at most
@@ -80,6 +102,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/numeric.h"
 #include "utils/timestamp.h"
 
 #include "histogram.h"
@@ -92,10 +115,13 @@
 #define MO_STATS_FILE		"pg_stat/moltres_ops_query_stats.stat"
 #define MO_STATS_FILE_TMP	MO_STATS_FILE ".tmp"
 #define MO_FILE_MAGIC		0x4d4f5153	/* "MOQS" */
-#define MO_FILE_FORMAT		1
+#define MO_FILE_FORMAT		2	/* 2: sparse histograms, texts of any length */
 
 #define MO_USAGE_MAX		32	/* cap of an entry's clock usage count */
 #define MO_EVICT_SCAN		64	/* entries a clock sweep looks at, at most */
+
+#define MO_HIST_CHUNKS_PER_ENTRY 4	/* histogram chunks in the pool, per entry */
+#define MO_TEXT_BLOCK		64	/* bytes of text per block of the text pool */
 
 typedef struct MoCounters
 {
@@ -126,7 +152,6 @@ typedef struct MoEntry
 	slock_t		mutex;			/* protects all below but text_len */
 	bool		in_use;
 	uint8		usage;			/* clock sweep count, 0..MO_USAGE_MAX */
-	uint8		hist_shift;		/* times the histogram was halved */
 	bool		exported;		/* in mss->exported */
 	uint32		gen;			/* bumped whenever the entry is freed */
 	int			encoding;		/* of the text */
@@ -134,7 +159,7 @@ typedef struct MoEntry
 	pg_atomic_uint32 text_len;	/* 0 = no text yet */
 	MoStatsKey	key;
 	MoCounters	c;
-	uint32		hist[MO_HIST_FINE_NBUCKETS];
+	MoSparseHist hist;			/* its chunks are in mchunks */
 } MoEntry;
 
 typedef struct MoStatsShared
@@ -150,12 +175,26 @@ typedef struct MoStatsShared
 	TimestampTz stats_reset;
 	int			nexported;		/* read without the lock as a hint */
 	int			exported[MO_METRICS_STATEMENTS_MAX];	/* slots, oldest first */
+	/* the text pool, under the LWLock */
+	int32		text_nblocks;
+	int32		text_free_head;
+	int32		text_nfree;
+	/* the histogram chunk pool, under chunk_lock */
+	slock_t		chunk_lock;
+	int32		nchunks;
+	int32		chunk_free_head;
 	/* atomics */
 	pg_atomic_uint64 evictions;
 	pg_atomic_uint64 dropped;
+	pg_atomic_uint64 hist_dropped;
+	pg_atomic_uint64 texts_truncated;
 } MoStatsShared;
 
-/* Layout of the persistence file (after the header: entries, then CRC). */
+/*
+ * Layout of the persistence file: the header, then each entry as a
+ * MoFileEntry, its npairs non-empty histogram buckets as MoFilePair in
+ * ascending bucket order, and its text_len bytes of text; then the CRC.
+ */
 typedef struct MoFileHeader
 {
 	uint32		magic;
@@ -176,14 +215,22 @@ typedef struct MoFileEntry
 	int32		encoding;
 	int32		text_len;
 	uint32		hist_shift;
-	uint32		hist[MO_HIST_FINE_NBUCKETS];
+	int32		npairs;
 } MoFileEntry;
+
+typedef struct MoFilePair
+{
+	uint32		bucket;			/* 0 .. MO_HIST_FINE_NBUCKETS - 1 */
+	uint32		count;
+} MoFilePair;
 
 /* This process's view of the area. */
 static MoStatsShared *mss = NULL;
 static pg_atomic_uint64 *mindex = NULL;
 static MoEntry *mentries = NULL;
+static MoHistChunk *mchunks = NULL;
 static char *mtexts = NULL;
+static int32 *mtext_next = NULL;
 
 static void mo_stats_shmem_shutdown(int code, Datum arg);
 static void mo_stats_load_file(void);
@@ -200,15 +247,32 @@ index_size(int max_entries)
 	return n;
 }
 
+/*
+ * Blocks of the text pool: max_statements x avg_query_text bytes, and at
+ * least one block per entry (an entry's first block is its own).
+ */
+static int32
+text_nblocks(int max_entries)
+{
+	Size		n = mul_size(max_entries, mo_avg_query_text) / MO_TEXT_BLOCK;
+
+	return (int32) Max(n, (Size) max_entries);
+}
+
 static Size
 mo_stats_shmem_size(void)
 {
 	Size		size = MAXALIGN(sizeof(MoStatsShared));
+	int32		nblocks = text_nblocks(mo_max_statements);
 
 	size = add_size(size, MAXALIGN(mul_size(index_size(mo_max_statements),
 											sizeof(pg_atomic_uint64))));
 	size = add_size(size, MAXALIGN(mul_size(mo_max_statements, sizeof(MoEntry))));
-	size = add_size(size, mul_size(mo_max_statements, mo_max_query_text));
+	size = add_size(size, MAXALIGN(mul_size(mul_size(mo_max_statements,
+													 MO_HIST_CHUNKS_PER_ENTRY),
+											sizeof(MoHistChunk))));
+	size = add_size(size, MAXALIGN(mul_size(nblocks, sizeof(int32))));
+	size = add_size(size, mul_size(nblocks, MO_TEXT_BLOCK));
 	return size;
 }
 
@@ -217,6 +281,8 @@ mo_stats_shmem_startup(void *area, bool found)
 {
 	char	   *p = area;
 	uint32		nindex = index_size(mo_max_statements);
+	int32		nchunks = mo_max_statements * MO_HIST_CHUNKS_PER_ENTRY;
+	int32		nblocks = text_nblocks(mo_max_statements);
 
 	mss = (MoStatsShared *) p;
 	p += MAXALIGN(sizeof(MoStatsShared));
@@ -224,6 +290,10 @@ mo_stats_shmem_startup(void *area, bool found)
 	p += MAXALIGN(sizeof(pg_atomic_uint64) * nindex);
 	mentries = (MoEntry *) p;
 	p += MAXALIGN(sizeof(MoEntry) * mo_max_statements);
+	mchunks = (MoHistChunk *) p;
+	p += MAXALIGN(sizeof(MoHistChunk) * nchunks);
+	mtext_next = (int32 *) p;
+	p += MAXALIGN(sizeof(int32) * nblocks);
 	mtexts = p;
 
 	if (found)
@@ -237,6 +307,8 @@ mo_stats_shmem_startup(void *area, bool found)
 	mss->stats_reset = GetCurrentTimestamp();
 	pg_atomic_init_u64(&mss->evictions, 0);
 	pg_atomic_init_u64(&mss->dropped, 0);
+	pg_atomic_init_u64(&mss->hist_dropped, 0);
+	pg_atomic_init_u64(&mss->texts_truncated, 0);
 	for (uint32 i = 0; i < nindex; i++)
 		pg_atomic_init_u64(&mindex[i], 0);
 	for (int i = 0; i < mss->max_entries; i++)
@@ -246,10 +318,26 @@ mo_stats_shmem_startup(void *area, bool found)
 		memset(e, 0, sizeof(MoEntry));
 		SpinLockInit(&e->mutex);
 		pg_atomic_init_u32(&e->text_len, 0);
+		mo_shist_init(&e->hist);
 		e->next_free = (i + 1 < mss->max_entries) ? i + 1 : -1;
 	}
 	mss->free_head = 0;
 	mss->nexported = 0;
+
+	/*
+	 * Chunk i and text block i (i < max_entries) belong to entry i; the
+	 * others start on the free lists.
+	 */
+	SpinLockInit(&mss->chunk_lock);
+	mss->nchunks = nchunks;
+	for (int32 i = 0; i < nchunks; i++)
+		mchunks[i].next = (i >= mss->max_entries && i + 1 < nchunks) ? i + 1 : -1;
+	mss->chunk_free_head = nchunks > mss->max_entries ? mss->max_entries : -1;
+	mss->text_nblocks = nblocks;
+	for (int32 i = 0; i < nblocks; i++)
+		mtext_next[i] = (i >= mss->max_entries && i + 1 < nblocks) ? i + 1 : -1;
+	mss->text_free_head = nblocks > mss->max_entries ? mss->max_entries : -1;
+	mss->text_nfree = nblocks - mss->max_entries;
 
 	/* The postmaster (or a single-user backend) owns the file. */
 	if (!IsUnderPostmaster)
@@ -396,6 +484,143 @@ index_delete(int slot)
 	pg_atomic_write_u64(&mindex[i], 0);
 }
 
+/* ---------- the histogram chunk pool and the text pool ---------- */
+
+/*
+ * A chunk for the histogram of entry `arg` (its slot): the entry's own
+ * chunk for its first octave, then one from the pool, or -1 when the pool
+ * is empty.  Called with the entry's spinlock held (from the hot path), so
+ * chunk_lock nests inside it, never the other way round.
+ */
+static int32
+chunk_alloc(const MoSparseHist *h, void *arg)
+{
+	int32		c;
+
+	if (h->nchunks == 0)
+		return (int32) (intptr_t) arg;
+	SpinLockAcquire(&mss->chunk_lock);
+	c = mss->chunk_free_head;
+	if (c >= 0)
+		mss->chunk_free_head = mchunks[c].next;
+	SpinLockRelease(&mss->chunk_lock);
+	return c;
+}
+
+/*
+ * Give the pool back the chunks of entry slot's histogram, and empty it.
+ * The entry is out of service (in_use false), so nothing adds to it.
+ */
+static void
+hist_free(int slot)
+{
+	MoSparseHist *h = &mentries[slot].hist;
+	int32		first = -1;
+	int32		tail = -1;
+	int32		c = h->head;
+
+	for (int n = 0; c >= 0 && n <= MO_HIST_OCTAVES; n++)
+	{
+		int32		next = mchunks[c].next;
+
+		if (c != slot)
+		{
+			mchunks[c].next = first;
+			if (first < 0)
+				tail = c;
+			first = c;
+		}
+		c = next;
+	}
+	if (first >= 0)
+	{
+		SpinLockAcquire(&mss->chunk_lock);
+		mchunks[tail].next = mss->chunk_free_head;
+		mss->chunk_free_head = first;
+		SpinLockRelease(&mss->chunk_lock);
+	}
+	mo_shist_init(h);
+}
+
+/*
+ * Store text (len bytes, in encoding) as entry slot's text: its own block,
+ * then blocks from the pool, chained by mtext_next.  When the pool cannot
+ * hold it whole the text is cut at a character boundary (and counted).
+ * Returns the length stored.  LWLock held exclusive; the entry has no text.
+ */
+static int
+text_store(int slot, const char *text, int len, int encoding)
+{
+	int32		blk = slot;
+
+	if ((len - 1) / MO_TEXT_BLOCK > mss->text_nfree)
+	{
+		len = pg_encoding_mbcliplen(encoding, text, len,
+									(mss->text_nfree + 1) * MO_TEXT_BLOCK);
+		pg_atomic_fetch_add_u64(&mss->texts_truncated, 1);
+	}
+	for (int off = 0; off < len; off += MO_TEXT_BLOCK)
+	{
+		if (off > 0)
+		{
+			int32		nb = mss->text_free_head;
+
+			mss->text_free_head = mtext_next[nb];
+			mss->text_nfree--;
+			mtext_next[blk] = nb;
+			blk = nb;
+		}
+		memcpy(mtexts + (Size) blk * MO_TEXT_BLOCK, text + off,
+			   Min(MO_TEXT_BLOCK, len - off));
+	}
+	mtext_next[blk] = -1;
+	return len;
+}
+
+/* Give the pool back the blocks of entry slot's text.  LWLock exclusive. */
+static void
+text_free(int slot)
+{
+	int32		b = mtext_next[slot];
+
+	mtext_next[slot] = -1;
+	while (b >= 0)
+	{
+		int32		next = mtext_next[b];
+
+		mtext_next[b] = mss->text_free_head;
+		mss->text_free_head = b;
+		mss->text_nfree++;
+		b = next;
+	}
+}
+
+/*
+ * Copy len bytes of entry slot's text into dst, following its chain.
+ * Without a lock: the chain may be freed and reused meanwhile, so every
+ * link is range-checked (false if one is not) and the caller discards the
+ * copy unless the entry's gen is unchanged afterwards.
+ */
+static bool
+text_copy(int slot, uint32 len, char *dst)
+{
+	int32		blk = slot;
+	uint32		off = 0;
+
+	for (;;)
+	{
+		uint32		n = Min(MO_TEXT_BLOCK, len - off);
+
+		memcpy(dst + off, mtexts + (Size) blk * MO_TEXT_BLOCK, n);
+		off += n;
+		if (off >= len)
+			return true;
+		blk = mtext_next[blk];
+		if (blk < 0 || blk >= mss->text_nblocks)
+			return false;
+	}
+}
+
 /* ---------- entries ---------- */
 
 /* Take an entry out of service.  LWLock held exclusive. */
@@ -409,6 +634,8 @@ entry_free(int slot)
 	e->in_use = false;
 	e->gen++;
 	SpinLockRelease(&e->mutex);
+	hist_free(slot);
+	text_free(slot);
 	if (e->exported)
 	{
 		for (int i = 0; i < mss->nexported; i++)
@@ -485,14 +712,13 @@ entry_create(const MoStatsKey *key, const char *text, int text_len)
 	mss->nentries++;
 
 	if (text_len > 0)
-		memcpy(mtexts + (Size) slot * mss->text_max, text, text_len);
+		text_len = text_store(slot, text, text_len, GetDatabaseEncoding());
 	pg_atomic_write_u32(&e->text_len, (uint32) text_len);
 
 	SpinLockAcquire(&e->mutex);
 	e->key = *key;
 	memset(&e->c, 0, sizeof(MoCounters));
-	memset(e->hist, 0, sizeof(e->hist));
-	e->hist_shift = 0;
+	mo_shist_init(&e->hist);
 	e->exported = false;
 	e->usage = 1;
 	e->encoding = GetDatabaseEncoding();
@@ -514,7 +740,7 @@ entry_set_text(int slot, const char *text, int text_len)
 
 	if (text_len <= 0 || pg_atomic_read_u32(&e->text_len) != 0)
 		return;
-	memcpy(mtexts + (Size) slot * mss->text_max, text, text_len);
+	text_len = text_store(slot, text, text_len, e->encoding);
 	pg_write_barrier();
 	pg_atomic_write_u32(&e->text_len, (uint32) text_len);
 }
@@ -659,6 +885,7 @@ mo_stats_record(const MoStatsKey *key, const MoExecResult *res,
 	MoCounters *c;
 	double		ms;
 	bool		join;
+	bool		hist_kept;
 	TimestampTz now_ts = GetCurrentStatementStartTimestamp();
 
 	if (unlikely(slot < 0 || !entry_lock_if(&mentries[slot], key)))
@@ -721,12 +948,14 @@ mo_stats_record(const MoStatsKey *key, const MoExecResult *res,
 	c->last_seen = now_ts;
 	if (e->usage < MO_USAGE_MAX)
 		e->usage++;
-	mo_hist_add(e->hist, MO_HIST_FINE_NBUCKETS,
-				mo_hist_bucket((uint64) res->duration_ns, MO_HIST_FINE_SUB),
-				&e->hist_shift);
+	hist_kept = mo_shist_add(&e->hist, mchunks, (uint64) res->duration_ns,
+							 chunk_alloc, (void *) (intptr_t) slot);
 	join = unlikely(!e->exported && c->calls >= mo_metrics_min_calls &&
 					mss->nexported < mo_metrics_statements);
 	SpinLockRelease(&e->mutex);
+
+	if (unlikely(!hist_kept))
+		pg_atomic_fetch_add_u64(&mss->hist_dropped, 1);
 
 	if (unlikely(!in_error && query != NULL &&
 				 pg_atomic_read_u32(&e->text_len) == 0))
@@ -759,15 +988,17 @@ mo_stats_reclassify(const MoStatsKey *key, const MoExecResult *res,
 
 /* ---------- reading ---------- */
 
-/* A consistent copy of one entry, taken under its spinlock. */
+/*
+ * A consistent copy of one entry, taken under its spinlock.  Of the
+ * histogram only the octaves in use are copied (see histogram.h).
+ */
 typedef struct MoEntrySnap
 {
 	MoStatsKey	key;
 	MoCounters	c;
 	uint32		gen;
 	int			encoding;
-	uint8		hist_shift;
-	uint32		hist[MO_HIST_FINE_NBUCKETS];
+	MoHistSnap	hist;
 } MoEntrySnap;
 
 static bool
@@ -775,6 +1006,12 @@ entry_snapshot(int slot, MoEntrySnap *snap, bool with_hist)
 {
 	MoEntry    *e = &mentries[slot];
 
+	/*
+	 * A free slot is skipped without its spinlock: an entry that is being
+	 * created meanwhile may or may not be seen either way.
+	 */
+	if (!e->in_use)
+		return false;
 	SpinLockAcquire(&e->mutex);
 	if (!e->in_use)
 	{
@@ -785,48 +1022,55 @@ entry_snapshot(int slot, MoEntrySnap *snap, bool with_hist)
 	snap->c = e->c;
 	snap->gen = e->gen;
 	snap->encoding = e->encoding;
-	snap->hist_shift = e->hist_shift;
 	if (with_hist)
-		memcpy(snap->hist, e->hist, sizeof(e->hist));
+		mo_shist_snapshot(&e->hist, mchunks, &snap->hist);
 	SpinLockRelease(&e->mutex);
 	return true;
 }
 
-/* Copy slot's text into a palloc'd string; NULL if none or evicted. */
-static char *
-entry_text(int slot, uint32 gen, int encoding)
+/*
+ * Slot's text as a text datum in the server encoding, built in place (no
+ * C string in between); false if it has none or was evicted meanwhile.
+ */
+static bool
+entry_text_datum(int slot, uint32 gen, int encoding, Datum *result)
 {
 	MoEntry    *e = &mentries[slot];
 	uint32		len = pg_atomic_read_u32(&e->text_len);
-	char	   *buf;
+	text	   *t;
 	bool		same;
 
 	if (len == 0 || len >= (uint32) mss->text_max)
-		return NULL;
+		return false;
 	pg_read_barrier();
-	buf = palloc(len + 1);
-	memcpy(buf, mtexts + (Size) slot * mss->text_max, len);
-	buf[len] = '\0';
+	t = (text *) palloc(VARHDRSZ + len + 1);
+	same = text_copy(slot, len, VARDATA(t));
 	pg_read_barrier();
 	SpinLockAcquire(&e->mutex);
-	same = e->in_use && e->gen == gen;
+	same = same && e->in_use && e->gen == gen;
 	SpinLockRelease(&e->mutex);
 	if (!same)
 	{
-		pfree(buf);
-		return NULL;
+		pfree(t);
+		return false;
 	}
+	SET_VARSIZE(t, VARHDRSZ + len);
 	if (encoding != GetDatabaseEncoding())
 	{
-		char	   *conv = pg_any_to_server(buf, len, encoding);
+		char	   *buf = VARDATA(t);
+		char	   *conv;
 
+		buf[len] = '\0';
+		conv = pg_any_to_server(buf, len, encoding);
 		if (conv != buf)
 		{
-			pfree(buf);
-			buf = conv;
+			*result = CStringGetTextDatum(conv);
+			pfree(t);
+			return true;
 		}
 	}
-	return buf;
+	*result = PointerGetDatum(t);
+	return true;
 }
 
 /* Whether the caller may see other users' texts and query ids. */
@@ -836,14 +1080,32 @@ reader_sees_all(void)
 	return superuser() || has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
 }
 
+/*
+ * A uint64 as numeric, built directly (no detour through text): as an
+ * int64 when it fits, else as INT64_MAX plus the rest.
+ */
 static Datum
 uint64_numeric(uint64 v)
 {
-	char		buf[32];
+	static Datum zero = (Datum) 0;
 
-	snprintf(buf, sizeof(buf), UINT64_FORMAT, v);
-	return DirectFunctionCall3(numeric_in, CStringGetDatum(buf),
-							   ObjectIdGetDatum(0), Int32GetDatum(-1));
+	/* most statements write no WAL: one zero, made once per process */
+	if (v == 0)
+	{
+		if (zero == (Datum) 0)
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+			zero = NumericGetDatum(int64_to_numeric(0));
+			MemoryContextSwitchTo(old);
+		}
+		return zero;
+	}
+	if (v <= (uint64) PG_INT64_MAX)
+		return NumericGetDatum(int64_to_numeric((int64) v));
+	return DirectFunctionCall2(numeric_add,
+							   NumericGetDatum(int64_to_numeric(PG_INT64_MAX)),
+							   NumericGetDatum(int64_to_numeric((int64) (v - PG_INT64_MAX))));
 }
 
 #define QS_COLS 31
@@ -897,15 +1159,10 @@ moltres_ops_query_stats(PG_FUNCTION_ARGS)
 			nulls[i++] = true;
 		else if (!mine)
 			values[i++] = CStringGetTextDatum("<insufficient privilege>");
+		else if (entry_text_datum(slot, snap->gen, snap->encoding, &values[i]))
+			i++;
 		else
-		{
-			char	   *t = entry_text(slot, snap->gen, snap->encoding);
-
-			if (t)
-				values[i++] = CStringGetTextDatum(t);
-			else
-				nulls[i++] = true;
-		}
+			nulls[i++] = true;
 		values[i++] = Int64GetDatum(c->calls);
 		values[i++] = Int64GetDatum(c->errors);
 		values[i++] = Int64GetDatum(c->timeouts);
@@ -918,8 +1175,8 @@ moltres_ops_query_stats(PG_FUNCTION_ARGS)
 		values[i++] = Float8GetDatum(c->max_ms);
 		values[i++] = Float8GetDatum(c->mean_ms);
 		values[i++] = Float8GetDatum(c->calls > 1 ? sqrt(c->sum_var_ms / c->calls) : 0.0);
-		mo_hist_percentiles(snap->hist, MO_HIST_FINE_SUB, fractions, 5,
-							c->min_ms, c->max_ms, pct);
+		mo_hist_snap_percentiles(&snap->hist, fractions, 5,
+								 c->min_ms, c->max_ms, pct);
 		for (int k = 0; k < 5; k++)
 			values[i++] = Float8GetDatum(pct[k]);
 		values[i++] = Int64GetDatum(c->rows);
@@ -961,19 +1218,23 @@ moltres_ops_query_histogram(PG_FUNCTION_ARGS)
 	{
 		int64		cum = 0;
 		bool		mine;
+		int			nb;
 
 		if (!entry_snapshot(slot, snap, true) || snap->c.calls == 0)
 			continue;
 		mine = sees_all || snap->key.userid == me;
-		for (int b = 0; b < MO_HIST_FINE_NBUCKETS; b++)
+		nb = mo_hist_snap_nbuckets(&snap->hist);
+		for (int i = 0; i < nb; i++)
 		{
 			Datum		values[6];
 			bool		nulls[6] = {false, false, false, false, false, false};
-			bool		last = (b == MO_HIST_FINE_NBUCKETS - 1);
+			bool		last = (i == nb - 1);
+			int			b;
+			uint32		count = mo_hist_snap_bucket(&snap->hist, i, &b);
 
-			if (snap->hist[b] == 0 && !last)
+			if (count == 0 && !last)
 				continue;
-			cum += (int64) snap->hist[b] << snap->hist_shift;
+			cum += (int64) count << snap->hist.shift;
 			values[0] = ObjectIdGetDatum(snap->key.userid);
 			values[1] = ObjectIdGetDatum(snap->key.dbid);
 			if (mine)
@@ -1043,7 +1304,7 @@ moltres_ops_metrics_statements(PG_FUNCTION_ARGS)
 			continue;			/* evicted since */
 		if (!sees_all && snap->key.userid != me)
 			continue;
-		mo_hist_to_prom(snap->hist, snap->hist_shift, counts);
+		mo_hist_snap_to_prom(&snap->hist, counts);
 		cum = mo_prom_cumulative_datum(counts, &total);
 		memset(nulls, 0, sizeof(nulls));
 		values[k++] = ObjectIdGetDatum(snap->key.userid);
@@ -1070,8 +1331,8 @@ Datum
 moltres_ops_stats_info(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[6];
-	bool		nulls[6] = {false, false, false, false, false, false};
+	Datum		values[8];
+	bool		nulls[8] = {false, false, false, false, false, false, false, false};
 	int64		entries;
 	TimestampTz reset;
 
@@ -1088,8 +1349,10 @@ moltres_ops_stats_info(PG_FUNCTION_ARGS)
 	values[1] = Int64GetDatum(mss->max_entries);
 	values[2] = Int64GetDatum((int64) pg_atomic_read_u64(&mss->evictions));
 	values[3] = Int64GetDatum((int64) pg_atomic_read_u64(&mss->dropped));
-	values[4] = Int64GetDatum((int64) (mo_stats_shmem_size() + mo_latency_shmem_bytes()));
+	values[4] = Int64GetDatum((int64) mo_shmem_total_bytes());
 	values[5] = TimestampTzGetDatum(reset);
+	values[6] = Int64GetDatum((int64) pg_atomic_read_u64(&mss->hist_dropped));
+	values[7] = Int64GetDatum((int64) pg_atomic_read_u64(&mss->texts_truncated));
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
@@ -1145,6 +1408,8 @@ moltres_ops_reset(PG_FUNCTION_ARGS)
 		mss->stats_reset = GetCurrentTimestamp();
 		pg_atomic_write_u64(&mss->evictions, 0);
 		pg_atomic_write_u64(&mss->dropped, 0);
+		pg_atomic_write_u64(&mss->hist_dropped, 0);
+		pg_atomic_write_u64(&mss->texts_truncated, 0);
 	}
 	LWLockRelease(mss->lock);
 
@@ -1181,6 +1446,8 @@ mo_stats_shmem_shutdown(int code, Datum arg)
 	FILE	   *f;
 	MoFileHeader hdr;
 	MoFileEntry *fe;
+	MoFilePair *pairs;
+	char	   *text;
 	pg_crc32c	crc;
 
 	if (code != 0 || mss == NULL)
@@ -1215,10 +1482,12 @@ mo_stats_shmem_shutdown(int code, Datum arg)
 		goto error;
 
 	fe = palloc0(sizeof(MoFileEntry));
+	pairs = palloc(sizeof(MoFilePair) * MO_HIST_FINE_NBUCKETS);
+	text = palloc(mss->text_max);
 	for (int slot = 0; slot < mss->max_entries; slot++)
 	{
 		MoEntry    *e = &mentries[slot];
-		const char *text = mtexts + (Size) slot * mss->text_max;
+		int			np = 0;
 
 		if (!e->in_use)
 			continue;
@@ -1227,11 +1496,38 @@ mo_stats_shmem_shutdown(int code, Datum arg)
 		fe->c = e->c;
 		fe->encoding = e->encoding;
 		fe->text_len = (int32) pg_atomic_read_u32(&e->text_len);
-		fe->hist_shift = e->hist_shift;
-		memcpy(fe->hist, e->hist, sizeof(fe->hist));
+		if (fe->text_len >= mss->text_max ||
+			(fe->text_len > 0 && !text_copy(slot, fe->text_len, text)))
+			fe->text_len = 0;	/* cannot happen: no backend is left */
+		/* the non-empty buckets, ascending, straight from the chunks */
+		fe->hist_shift = e->hist.shift;
+		if (e->hist.under > 0)
+		{
+			pairs[np].bucket = 0;
+			pairs[np++].count = e->hist.under;
+		}
+		for (int32 c = e->hist.head; c >= 0; c = mchunks[c].next)
+		{
+			uint32		b0 = 1 + mchunks[c].octave * MO_HIST_FINE_SUB;
+
+			for (int j = 0; j < MO_HIST_FINE_SUB; j++)
+				if (mchunks[c].count[j] > 0)
+				{
+					pairs[np].bucket = b0 + j;
+					pairs[np++].count = mchunks[c].count[j];
+				}
+		}
+		if (e->hist.over > 0)
+		{
+			pairs[np].bucket = MO_HIST_FINE_NBUCKETS - 1;
+			pairs[np++].count = e->hist.over;
+		}
+		fe->npairs = np;
 		COMP_CRC32C(crc, fe, sizeof(MoFileEntry));
+		COMP_CRC32C(crc, pairs, sizeof(MoFilePair) * np);
 		COMP_CRC32C(crc, text, fe->text_len);
 		if (fwrite(fe, sizeof(MoFileEntry), 1, f) != 1 ||
+			(np > 0 && fwrite(pairs, sizeof(MoFilePair), np, f) != (size_t) np) ||
 			(fe->text_len > 0 && fwrite(text, fe->text_len, 1, f) != 1))
 			goto error;
 	}
@@ -1271,10 +1567,12 @@ ignore_file(const char *why)
  * loading or a later reader relies on is checked: a counter that is
  * negative or not finite would print as nonsense in every view and metric,
  * a text that is not valid in its encoding makes every reader of the views
- * fail, and a histogram shift past 31 would overflow the cumulative counts.
+ * fail, a histogram shift past 31 would overflow the cumulative counts, and
+ * histogram buckets must be known, ascending and non-empty, as written.
  */
 static const char *
-file_entry_problem(const MoFileEntry *fe, const char *text)
+file_entry_problem(const MoFileEntry *fe, const char *pairs_at,
+				   const char *text)
 {
 	uint8		toplevel;
 	const MoCounters *c = &fe->c;
@@ -1295,6 +1593,17 @@ file_entry_problem(const MoFileEntry *fe, const char *text)
 		return "a time is negative or not finite";
 	if (fe->hist_shift > 31)
 		return "its histogram scale is out of range";
+	for (int i = 0, prev = -1; i < fe->npairs; i++)
+	{
+		MoFilePair	pr;
+
+		memcpy(&pr, pairs_at + i * sizeof(MoFilePair), sizeof(pr));
+		if (pr.bucket >= MO_HIST_FINE_NBUCKETS || (int) pr.bucket <= prev)
+			return "its histogram buckets are out of range or out of order";
+		if (pr.count == 0 || pr.count >= MO_HIST_HALVE_AT)
+			return "a histogram count is out of range";
+		prev = (int) pr.bucket;
+	}
 	if (!PG_VALID_BE_ENCODING(fe->encoding))
 		return "its encoding is not a server encoding";
 	if (fe->text_len > 0 &&
@@ -1426,7 +1735,14 @@ mo_stats_load_file(void)
 		pfree(buf);
 		return;
 	}
-	if (hdr.format != MO_FILE_FORMAT || hdr.pg_major != PG_VERSION_NUM / 100 ||
+	if (hdr.format != MO_FILE_FORMAT)
+	{
+		ignore_file(psprintf("it is in format %u, this version reads format %d",
+							 hdr.format, MO_FILE_FORMAT));
+		pfree(buf);
+		return;
+	}
+	if (hdr.pg_major != PG_VERSION_NUM / 100 ||
 		hdr.nbuckets != MO_HIST_FINE_NBUCKETS ||
 		hdr.entry_size != sizeof(MoFileEntry))
 	{
@@ -1478,12 +1794,23 @@ mo_stats_load_file(void)
 			break;
 		}
 		memcpy(&fe, p, sizeof(fe));
-		if (fe.text_len < 0 || end - p - (ptrdiff_t) sizeof(fe) < fe.text_len)
+		if (fe.npairs < 0 || fe.npairs > MO_HIST_FINE_NBUCKETS ||
+			end - p - (ptrdiff_t) sizeof(fe) <
+			(ptrdiff_t) (fe.npairs * sizeof(MoFilePair)))
+		{
+			why = psprintf("entry %d: histogram length %d is out of range",
+						   i + 1, fe.npairs);
+			break;
+		}
+		if (fe.text_len < 0 ||
+			end - p - (ptrdiff_t) sizeof(fe) -
+			(ptrdiff_t) (fe.npairs * sizeof(MoFilePair)) < fe.text_len)
 		{
 			why = psprintf("entry %d: text length %d is out of range", i + 1, fe.text_len);
 			break;
 		}
-		why = file_entry_problem(&fe, p + sizeof(fe));
+		why = file_entry_problem(&fe, p + sizeof(fe),
+								 p + sizeof(fe) + fe.npairs * sizeof(MoFilePair));
 		if (why)
 		{
 			why = psprintf("entry %d: %s", i + 1, why);
@@ -1504,7 +1831,7 @@ mo_stats_load_file(void)
 		refs[nvalid].p = p;
 		refs[nvalid].calls = fe.c.calls;
 		nvalid++;
-		p += sizeof(fe) + fe.text_len;
+		p += sizeof(fe) + fe.npairs * sizeof(MoFilePair) + fe.text_len;
 	}
 	if (why == NULL && p != end)
 		why = psprintf("the header says %d entries, the file holds more",
@@ -1537,13 +1864,15 @@ mo_stats_load_file(void)
 	for (int i = 0; i < nvalid; i++)
 	{
 		MoFileEntry fe;
+		const char *pairs_at;
 		const char *text;
 		int			text_len;
 		int			slot;
 		MoEntry    *e;
 
 		memcpy(&fe, refs[i].p, sizeof(fe));
-		text = refs[i].p + sizeof(fe);
+		pairs_at = refs[i].p + sizeof(fe);
+		text = pairs_at + fe.npairs * sizeof(MoFilePair);
 		text_len = fe.text_len;
 		if (text_len >= mss->text_max)
 			text_len = pg_encoding_mbcliplen(fe.encoding, text, text_len,
@@ -1554,8 +1883,32 @@ mo_stats_load_file(void)
 		e = &mentries[slot];
 		e->c = fe.c;
 		e->encoding = fe.encoding;
-		e->hist_shift = (uint8) fe.hist_shift;
-		memcpy(e->hist, fe.hist, sizeof(e->hist));
+		e->hist.shift = (uint8) fe.hist_shift;
+		for (int k = 0; k < fe.npairs; k++)
+		{
+			MoFilePair	pr;
+			uint32	   *cnt;
+
+			memcpy(&pr, pairs_at + k * sizeof(MoFilePair), sizeof(pr));
+			if (pr.bucket == 0)
+				cnt = &e->hist.under;
+			else if (pr.bucket == MO_HIST_FINE_NBUCKETS - 1)
+				cnt = &e->hist.over;
+			else
+			{
+				cnt = mo_shist_counter(&e->hist, mchunks,
+									   (pr.bucket - 1) / MO_HIST_FINE_SUB,
+									   chunk_alloc, (void *) (intptr_t) slot);
+				if (cnt == NULL)
+				{
+					/* a smaller pool now: the rest of it is left out */
+					pg_atomic_fetch_add_u64(&mss->hist_dropped, pr.count);
+					continue;
+				}
+				cnt += (pr.bucket - 1) % MO_HIST_FINE_SUB;
+			}
+			*cnt = pr.count;
+		}
 		loaded++;
 	}
 	pfree(refs);

@@ -1,14 +1,19 @@
 /*-------------------------------------------------------------------------
  *
  * ring.c
- *	  A shared ring of fixed-size slots, for the logs of recent events
- *	  (slowlog.c, ddl_guard.c): each owner defines its slot layout, which
- *	  starts with a MoRingEvent; the ring keeps the newest nslots events.
+ *	  A shared ring of variable-size events, for the logs of recent events
+ *	  (slowlog.c, ddl_guard.c): each owner defines its event layout, which
+ *	  starts with a MoRingEvent and ends with its strings, packed; the ring
+ *	  keeps the newest nslots events, fewer when they are long.  Its data
+ *	  area is sized for nslots events of an average size the owner gives,
+ *	  so memory follows what the events hold rather than their maximum
+ *	  (see ring.h for the layout).
  *
  * Locking: one LWLock per ring.  A writer takes it exclusively between
- * mo_ring_write_begin and mo_ring_write_end, for the copy into one slot
- * (the strings are built before); a reader takes it shared to copy the
- * whole ring out, and builds its rows after releasing it.  The events are
+ * mo_ring_write_begin and mo_ring_write_end, for the copy into one event
+ * (the strings are built before, so the size is known); a reader takes it
+ * shared to copy the whole ring out, and builds its rows after releasing
+ * it.  The events are
  * rare (slow statements, DDL), so one lock is no point of contention.
  * Runs in backends; the postmaster only attaches.
  *
@@ -28,10 +33,36 @@
 #include "ring.h"
 #include "shmem.h"
 
-Size
-mo_ring_size(Size slot_size, int nslots)
+static inline MoRingRec *
+ring_recs(MoRing *ring)
 {
-	return add_size(offsetof(MoRing, slots), mul_size(slot_size, nslots));
+	return (MoRingRec *) ring->data;
+}
+
+static inline char *
+ring_bytes(MoRing *ring)
+{
+	return ring->data + MAXALIGN(sizeof(MoRingRec) * ring->nslots);
+}
+
+/*
+ * Bytes of the data area: nslots events of avg_size, and at least room for
+ * one of slot_size (the largest an owner writes).
+ */
+static Size
+ring_nbytes(Size slot_size, int nslots, Size avg_size)
+{
+	if (nslots <= 0)
+		return 0;
+	return MAXALIGN(Max(mul_size(avg_size, nslots), slot_size));
+}
+
+Size
+mo_ring_size(Size slot_size, int nslots, Size avg_size)
+{
+	return add_size(add_size(offsetof(MoRing, data),
+							 MAXALIGN(mul_size(sizeof(MoRingRec), Max(nslots, 0)))),
+					ring_nbytes(slot_size, nslots, avg_size));
 }
 
 /*
@@ -40,32 +71,65 @@ mo_ring_size(Size slot_size, int nslots)
  */
 void
 mo_ring_attach(MoRing *ring, bool found, const char *area, Size slot_size,
-			   int nslots)
+			   int nslots, Size avg_size)
 {
 	if (!found)
 	{
 		ring->next = 0;
 		ring->first = 0;
+		ring->lost = 0;
 		ring->nslots = nslots;
-		ring->slot_size = slot_size;
+		ring->slot_size = MAXALIGN(slot_size);
+		ring->nbytes = ring_nbytes(slot_size, nslots, avg_size);
+		ring->head = 0;
 		ring->reset_at = GetCurrentTimestamp();
 	}
 	ring->lock = &(mo_shmem_locks(area)[0].lock);
 }
 
 /*
- * mo_ring_write_begin - the slot of the next event, zeroed, with the lock
- * held exclusively until mo_ring_write_end.  Fill it without raising.
+ * mo_ring_write_begin - len zeroed bytes for the next event (at most the
+ * ring's slot_size), with the lock held exclusively until
+ * mo_ring_write_end.  The oldest events whose bytes or record it takes are
+ * dropped.  Fill it without raising.
  */
 void *
-mo_ring_write_begin(MoRing *ring)
+mo_ring_write_begin(MoRing *ring, Size len)
 {
-	char	   *slot;
+	MoRingRec  *recs = ring_recs(ring);
+	Size		off;
+	bool		wrapped = false;
+	char	   *p;
 
+	len = MAXALIGN(Min(len, ring->slot_size));
 	LWLockAcquire(ring->lock, LW_EXCLUSIVE);
-	slot = ring->slots + (ring->next % ring->nslots) * ring->slot_size;
-	memset(slot, 0, ring->slot_size);
-	return slot;
+	off = ring->head;
+	if (off + len > ring->nbytes)
+	{
+		off = 0;
+		wrapped = true;
+	}
+
+	/*
+	 * Events lie in the area in the order they were written, so the oldest
+	 * ones are those from head on (and, once we wrap, all of those).
+	 */
+	while (ring->lost < ring->next)
+	{
+		MoRingRec  *r = &recs[ring->lost % ring->nslots];
+
+		if (ring->next - ring->lost < (uint64) ring->nslots &&
+			!(wrapped && r->off >= ring->head) &&
+			!(r->off < off + len && off < (Size) r->off + r->len))
+			break;
+		ring->lost++;
+	}
+	recs[ring->next % ring->nslots].off = (uint32) off;
+	recs[ring->next % ring->nslots].len = (uint32) len;
+	ring->head = off + len;
+	p = ring_bytes(ring) + off;
+	memset(p, 0, len);
+	return p;
 }
 
 /* mo_ring_write_end - publish the slot; returns the event's number. */
@@ -87,16 +151,28 @@ mo_ring_write_end(MoRing *ring)
 void *
 mo_ring_lock_event(MoRing *ring, uint64 event)
 {
+	void	   *p;
+
 	if (event == 0 || ring->nslots <= 0)
 		return NULL;
 	LWLockAcquire(ring->lock, LW_EXCLUSIVE);
-	if (event <= ring->first || event > ring->next ||
-		ring->next - event >= (uint64) ring->nslots)
-	{
+	p = mo_ring_event(ring, event);
+	if (p == NULL)
 		LWLockRelease(ring->lock);
+	return p;
+}
+
+/*
+ * mo_ring_event - event number event, or NULL when it was reset away or
+ * overwritten since.  The caller holds the lock.
+ */
+void *
+mo_ring_event(MoRing *ring, uint64 event)
+{
+	if (event == 0 || event <= ring->first || event <= ring->lost ||
+		event > ring->next)
 		return NULL;
-	}
-	return ring->slots + ((event - 1) % ring->nslots) * ring->slot_size;
+	return ring_bytes(ring) + ring_recs(ring)[(event - 1) % ring->nslots].off;
 }
 
 void
@@ -110,12 +186,13 @@ void
 mo_ring_copy(MoRing *ring, MoRingCopy *copy)
 {
 	copy->nslots = ring->nslots;
-	copy->slot_size = ring->slot_size;
-	copy->data = palloc(ring->slot_size * Max(ring->nslots, 1));
+	copy->data = palloc(Max(ring->nbytes, 1));
+	copy->recs = palloc(sizeof(MoRingRec) * Max(ring->nslots, 1));
 	LWLockAcquire(ring->lock, LW_SHARED);
 	copy->next = ring->next;
-	memcpy(copy->data, ring->slots, ring->slot_size * ring->nslots);
-	copy->count = (int) Min(ring->next - ring->first, (uint64) copy->nslots);
+	memcpy(copy->data, ring_bytes(ring), ring->nbytes);
+	memcpy(copy->recs, ring_recs(ring), sizeof(MoRingRec) * ring->nslots);
+	copy->count = (int) (ring->next - Max(ring->first, ring->lost));
 	LWLockRelease(ring->lock);
 }
 

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * ring.h
- *	  A shared ring of fixed-size slots: the logs of recent events that the
- *	  views slow_queries and ddl_log show.
+ *	  A shared ring of variable-size events: the logs of recent events that
+ *	  the views slow_queries and ddl_log show.
  *
  *-------------------------------------------------------------------------
  */
@@ -12,21 +12,34 @@
 #include "storage/lwlock.h"
 #include "utils/timestamp.h"
 
+/* Where an event's bytes are in the data area of its ring. */
+typedef struct MoRingRec
+{
+	uint32		off;
+	uint32		len;
+} MoRingRec;
+
 /*
- * The ring proper, in shared memory.  Slot n of the event stream lives at
- * slots + (n % nslots) * slot_size; event n has the number n + 1, which
- * stays valid (mo_ring_lock_event) while its slot is not reused and the
- * ring not reset.
+ * The ring proper, in shared memory: nslots MoRingRec, then nbytes of
+ * events, each contiguous, written one after the other and wrapping to the
+ * start of the area when the next one would not fit before its end.
+ * Event n (numbered from 1) has its MoRingRec at (n - 1) % nslots; it stays
+ * valid (mo_ring_lock_event) while neither its record nor its bytes are
+ * reused and the ring is not reset: the ring keeps at most nslots events,
+ * fewer when they are long.
  */
 typedef struct MoRing
 {
 	LWLock	   *lock;
 	uint64		next;			/* events since start; never reset */
 	uint64		first;			/* first event since the last reset */
-	int			nslots;
-	Size		slot_size;
+	uint64		lost;			/* events 1 .. lost are overwritten */
+	int			nslots;			/* events kept at most */
+	Size		slot_size;		/* bytes of one event at most */
+	Size		nbytes;			/* bytes of the data area */
+	Size		head;			/* where the next event goes */
 	TimestampTz reset_at;
-	char		slots[FLEXIBLE_ARRAY_MEMBER];
+	char		data[FLEXIBLE_ARRAY_MEMBER];
 } MoRing;
 
 /* What every event records about who caused it; it starts each slot. */
@@ -44,16 +57,17 @@ typedef struct MoRingEvent
 typedef struct MoRingCopy
 {
 	char	   *data;
+	MoRingRec  *recs;
 	uint64		next;
 	int			nslots;
-	Size		slot_size;
 	int			count;			/* events in the copy */
 } MoRingCopy;
 
-extern Size mo_ring_size(Size slot_size, int nslots);
+extern Size mo_ring_size(Size slot_size, int nslots, Size avg_size);
 extern void mo_ring_attach(MoRing *ring, bool found, const char *area,
-						   Size slot_size, int nslots);
-extern void *mo_ring_write_begin(MoRing *ring);
+						   Size slot_size, int nslots, Size avg_size);
+extern void *mo_ring_write_begin(MoRing *ring, Size len);
+extern void *mo_ring_event(MoRing *ring, uint64 event);
 extern uint64 mo_ring_write_end(MoRing *ring);
 extern void *mo_ring_lock_event(MoRing *ring, uint64 event);
 extern void mo_ring_unlock(MoRing *ring);
@@ -74,7 +88,7 @@ mo_ring_copy_entry(const MoRingCopy *copy, int i)
 {
 	uint64		k = (copy->next - 1 - i) % copy->nslots;
 
-	return copy->data + k * copy->slot_size;
+	return copy->data + copy->recs[k].off;
 }
 
 #endif							/* MO_RING_H */

@@ -9,7 +9,9 @@
  * described in the banner of the file that owns it.  This file keeps only a
  * small core area, written once by the postmaster at start-up and read-only
  * afterwards, so it needs no lock: the sizes of every area, which the view
- * moltres_ops.shmem_usage reports.
+ * moltres_ops.shmem_usage reports as the server allocates them (rounded up
+ * to a cache line, as pg_shmem_allocations shows them), so that their sum
+ * is the true total.
  *
  * Runs in the postmaster (request, first attach) and, under EXEC_BACKEND,
  * in every backend (attach).
@@ -113,7 +115,7 @@ mo_shmem_init(void)
 static void
 mo_shmem_request(void)
 {
-	Size		total = MAXALIGN(sizeof(MoShmemCore));
+	Size		total = CACHELINEALIGN(sizeof(MoShmemCore));
 
 #ifdef MO_HAVE_SHMEM_REQUEST_HOOK
 	if (prev_shmem_request_hook)
@@ -122,7 +124,7 @@ mo_shmem_request(void)
 
 	for (int i = 0; i < nregistered; i++)
 	{
-		total = add_size(total, MAXALIGN(registry[i].size_fn()));
+		total = add_size(total, CACHELINEALIGN(registry[i].size_fn()));
 		if (registry[i].nlocks > 0)
 			RequestNamedLWLockTranche(registry[i].name, registry[i].nlocks);
 	}
@@ -145,7 +147,7 @@ mo_shmem_startup(void)
 		memset(core, 0, sizeof(MoShmemCore));
 		core->started_at = GetCurrentTimestamp();
 		strlcpy(core->areas[0].name, MO_EXTNAME " core", MO_AREA_NAMELEN);
-		core->areas[0].bytes = sizeof(MoShmemCore);
+		core->areas[0].bytes = CACHELINEALIGN(sizeof(MoShmemCore));
 		core->nareas = 1;
 	}
 
@@ -160,7 +162,7 @@ mo_shmem_startup(void)
 		{
 			strlcpy(core->areas[core->nareas].name, registry[i].name,
 					MO_AREA_NAMELEN);
-			core->areas[core->nareas].bytes = size;
+			core->areas[core->nareas].bytes = CACHELINEALIGN(size);
 			core->nareas++;
 		}
 		registry[i].startup_fn(ptr, area_found);
@@ -191,7 +193,8 @@ mo_require_shmem(void)
 }
 
 /*
- * Total bytes of shared memory used by all areas, for the statistics views.
+ * Total bytes of shared memory used by all areas, for the statistics views:
+ * the sum of what shmem_usage reports.
  */
 Size
 mo_shmem_total_bytes(void)

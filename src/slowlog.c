@@ -17,7 +17,7 @@
  * A successful slow statement is written at once, with interrupts held (a
  * cancel that arrives meanwhile stays pending for the hooks to service).
  * A failed one is reported from its PG_CATCH, where nothing may raise or
- * check for interrupts: its ring entry is written (fixed-size copies under
+ * check for interrupts: its ring entry is written (bounded copies under
  * the ring's lock), its message added by emit_log_hook when the error
  * reaches the client, and its log line queued for the next safe point
  * (mo_slowlog_flush: the backend's next statement, or its exit).  A slow
@@ -26,9 +26,11 @@
  * "slow statement failed after execution", written likewise.
  *
  * Shared state and locking: the ring is a MoRing (ring.c, which describes
- * its one LWLock) of fixed-size slots.  The message text and the strings of
- * the slot are built before the lock is taken; the lock is held only for the
- * copy into one slot.  Runs in backends only.
+ * its one LWLock) of variable-size events, SLOW_AVG_BYTES of it per event
+ * of moltres_ops.slow_query_buffer, so it keeps that many events or fewer
+ * when their plans are long.  The message text and the strings of the
+ * event are built before the lock is taken; the lock is held only for the
+ * copy into one event.  Runs in backends only.
  *
  *-------------------------------------------------------------------------
  */
@@ -64,8 +66,13 @@
 #define SLOW_PARAMS_MAX 1024	/* bytes of bind parameters kept */
 #define SLOW_ERROR_MAX	512		/* bytes of error message kept */
 #define SLOW_PLAN_MAX	8192	/* bytes of plan kept */
+#define SLOW_AVG_BYTES	2048	/* the ring's bytes per slow_query_buffer */
 
-/* One slot of the ring; the strings follow it in the slot. */
+/*
+ * One event of the ring; its strings follow it, packed: the query, the
+ * parameters (if any), room for an error message of SLOW_ERROR_MAX bytes
+ * (always: a success can be amended into a failure later), the plan.
+ */
 typedef struct SlowEntry
 {
 	MoRingEvent ev;				/* when, who */
@@ -89,6 +96,7 @@ static MemoryContext slow_cxt = NULL;
 static uint64 slowlog_statement_done(const MoStatementDone *stmt);
 static uint64 slowlog_write(const MoStatementDone *stmt);
 
+/* The largest event. */
 static Size
 slot_size(void)
 {
@@ -100,14 +108,15 @@ slot_size(void)
 static Size
 slowlog_shmem_size(void)
 {
-	return mo_ring_size(slot_size(), mo_slow_query_buffer);
+	return mo_ring_size(slot_size(), mo_slow_query_buffer, SLOW_AVG_BYTES);
 }
 
 static void
 slowlog_shmem_startup(void *area, bool found)
 {
 	ring = (MoRing *) area;
-	mo_ring_attach(ring, found, SLOW_AREA, slot_size(), mo_slow_query_buffer);
+	mo_ring_attach(ring, found, SLOW_AREA, slot_size(), mo_slow_query_buffer,
+				   SLOW_AVG_BYTES);
 }
 
 /*
@@ -121,7 +130,10 @@ mo_slowlog_init(void)
 	mo_slow_statement_hook = slowlog_statement_done;
 }
 
-/* The strings of a slot, in order: query, parameters, error, plan. */
+/*
+ * The strings of an event, in order: query, parameters, error, plan; each
+ * placed after the one before, so they are filled in this order.
+ */
 static inline char *
 slot_query(SlowEntry *e)
 {
@@ -130,12 +142,12 @@ slot_query(SlowEntry *e)
 static inline char *
 slot_params(SlowEntry *e)
 {
-	return slot_query(e) + mo_max_query_text + 1;
+	return slot_query(e) + Max(e->query_len, 0) + 1;
 }
 static inline char *
 slot_error(SlowEntry *e)
 {
-	return slot_params(e) + SLOW_PARAMS_MAX + 1;
+	return slot_params(e) + (e->params_len >= 0 ? e->params_len + 1 : 0);
 }
 static inline char *
 slot_plan(SlowEntry *e)
@@ -340,10 +352,15 @@ static uint64
 ring_put(const SlowLine *l, int sqlerrcode)
 {
 	SlowEntry  *e;
+	Size		len;
 
 	if (ring == NULL || ring->nslots <= 0)
 		return 0;
-	e = mo_ring_write_begin(ring);
+	len = sizeof(SlowEntry) + Max(Min(l->query_len, mo_max_query_text), 0) + 1 +
+		(l->params ? Min(strlen(l->params), SLOW_PARAMS_MAX) + 1 : 0) +
+		SLOW_ERROR_MAX + 1 +
+		(l->plan ? Min(strlen(l->plan), SLOW_PLAN_MAX) + 1 : 0);
+	e = mo_ring_write_begin(ring, len);
 	mo_ring_event_fill(&e->ev, l->started, l->user);
 	e->queryid = l->queryid;
 	e->duration_ms = l->duration_ms;
@@ -573,10 +590,11 @@ mo_slowlog_error_seen(const ErrorData *edata)
 			SlowEntry  *e;
 
 			LWLockAcquire(ring->lock, LW_EXCLUSIVE);
-			for (uint64 ev = ring->next; ev > ring->first &&
-				 ring->next - ev < (uint64) Min(ring->nslots, 64); ev--)
+			for (uint64 ev = ring->next; ring->next - ev < 64; ev--)
 			{
-				e = (SlowEntry *) (ring->slots + ((ev - 1) % ring->nslots) * ring->slot_size);
+				e = (SlowEntry *) mo_ring_event(ring, ev);
+				if (e == NULL)
+					break;
 				if (e->ev.pid == MyProcPid && e->queryid == q->queryid &&
 					e->sqlerrcode == q->sqlerrcode && e->error_len < 0)
 				{

@@ -224,7 +224,8 @@ waits_shmem_startup(void *area, bool found)
 static Size
 history_shmem_size(void)
 {
-	return mo_ring_size(sizeof(MoHistRow), mo_session_history_size);
+	return mo_ring_size(sizeof(MoHistRow), mo_session_history_size,
+						sizeof(MoHistRow));
 }
 
 static void
@@ -232,7 +233,7 @@ history_shmem_startup(void *area, bool found)
 {
 	history = (MoRing *) area;
 	mo_ring_attach(history, found, HISTORY_AREA, sizeof(MoHistRow),
-				   mo_session_history_size);
+				   mo_session_history_size, sizeof(MoHistRow));
 }
 
 /*
@@ -521,7 +522,7 @@ sample(int64 now_ns, int64 weight_us, bool keep_history)
 		{
 			MoObs	   *o = &obs[k];
 			volatile PgBackendStatus *be = &status_array[o->status_index];
-			MoHistRow  *row = mo_ring_write_begin(history);
+			MoHistRow  *row = mo_ring_write_begin(history, sizeof(MoHistRow));
 
 			row->ts = now;
 			row->pid = o->pid;

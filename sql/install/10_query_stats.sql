@@ -107,17 +107,20 @@ CREATE FUNCTION stats_info(
     OUT evictions bigint,
     OUT dropped bigint,
     OUT shmem_bytes bigint,
-    OUT stats_reset timestamptz)
+    OUT stats_reset timestamptz,
+    OUT hist_dropped bigint,
+    OUT texts_truncated bigint)
 RETURNS record
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'moltres_ops_stats_info';
 
 CREATE VIEW stats_info AS
-    SELECT entries, max_entries, evictions, dropped, shmem_bytes, stats_reset
+    SELECT entries, max_entries, evictions, dropped, shmem_bytes, stats_reset,
+           hist_dropped, texts_truncated
       FROM stats_info();
 
 COMMENT ON VIEW stats_info IS
-'stats_info: the statistics table itself: entries in use, capacity (max_statements), evictions and dropped measurements since the last reset, shared memory, last full reset';
+'stats_info: the statistics table itself: entries in use, capacity (max_statements), evictions and dropped measurements since the last reset, shared memory of all of moltres_ops, last full reset, durations left out of a histogram and texts cut because a pool was full';
 
 CREATE FUNCTION reset(userid oid DEFAULT 0, dbid oid DEFAULT 0,
                       queryid bigint DEFAULT 0)

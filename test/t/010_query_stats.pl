@@ -14,6 +14,8 @@ $node->init;
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'moltres_ops, pg_stat_statements'
 moltres_ops.max_statements = 100
+# the filling below holds texts of up to 2 kB: a pool that holds them whole
+moltres_ops.avg_query_text = 2048
 restart_after_crash = on
 });
 $node->start;
@@ -187,6 +189,8 @@ is(stat_of('calls', q{query = 'SELECT $1 AS tap_hot'}),
 is($node->safe_psql('postgres',
 		q{SELECT count(*) FROM moltres_ops.query_stats WHERE query = (SELECT 'SELECT ' || string_agg('$' || g, ' + ') || ' AS tap_fill' FROM generate_series(1, 300) g)}),
 	'1', 'the newest statement is there');
+is($node->safe_psql('postgres', 'SELECT texts_truncated, hist_dropped FROM moltres_ops.stats_info'),
+	'0|0', 'no text was cut and no duration left out: the pools were large enough');
 
 $node->stop;
 done_testing();

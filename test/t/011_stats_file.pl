@@ -1,8 +1,10 @@
 # The statistics file is checked field by field before anything of it is
 # loaded: files whose checksum is right but whose content is not (an entry
 # count one too high, a text that is not valid in its encoding, a negative
-# counter, a key twice) are ignored whole with one LOG line, and the views
-# keep working.  Lowering max_statements across a restart drops the least
+# counter, a key twice, a histogram bucket out of range, a file of the
+# previous format) are ignored whole with one LOG line, and the views keep
+# working.  The file holds only the non-empty histogram buckets, and the
+# histograms and percentiles survive a restart.  Lowering max_statements across a restart drops the least
 # called entries with a LOG line that says how many; a crash restart and an
 # unclean stop say that the statistics start empty.
 #
@@ -10,7 +12,9 @@
 # file the server wrote, changes it, and recomputes its CRC-32C.  Offsets
 # inside an entry are derived from the header (entry size, histogram
 # buckets) and checked against a known text, so that a new counter does not
-# silently make this test test nothing.
+# silently make this test test nothing.  An entry is its fixed part
+# (entry_size bytes, ending with encoding, text_len, hist_shift, npairs),
+# npairs (bucket, count) pairs of 8 bytes, and text_len bytes of text.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -56,17 +60,16 @@ sub parse
 	return { nbuckets => $nbuckets, entry_size => $entry_size, n => $n, header => 48 };
 }
 
-# Offset of encoding, text_len, hist_shift inside an entry: they and the
-# histogram end the entry, padded to 8 bytes.
+# Offset of encoding, text_len, hist_shift, npairs inside an entry: they
+# end its fixed part.
 sub tail_offset
 {
 	my ($h) = @_;
-	my $tail = 12 + 4 * $h->{nbuckets};
-	my $pad = $tail % 8 ? 8 - $tail % 8 : 0;
-	return $h->{entry_size} - $tail - $pad;
+	return $h->{entry_size} - 16;
 }
 
-# Each entry as [offset, text_len]; dies when the layout is not understood.
+# Each entry as [offset, text_len, npairs, length, text offset]; dies when
+# the layout is not understood.
 sub entries
 {
 	my ($data, $h) = @_;
@@ -75,10 +78,11 @@ sub entries
 	my $t = tail_offset($h);
 	for (1 .. $h->{n})
 	{
-		my (undef, $len) = unpack('l l', substr($data, $p + $t, 8));
-		die "entry layout not understood" if $len < 0 || $p + $h->{entry_size} + $len > length($data) - 4;
-		push @e, [ $p, $len ];
-		$p += $h->{entry_size} + $len;
+		my (undef, $len, undef, $np) = unpack('l l L l', substr($data, $p + $t, 16));
+		my $size = $h->{entry_size} + 8 * $np + $len;
+		die "entry layout not understood" if $len < 0 || $np < 0 || $p + $size > length($data) - 4;
+		push @e, [ $p, $len, $np, $size, $p + $h->{entry_size} + 8 * $np ];
+		$p += $size;
 	}
 	die "entry layout not understood: $p vs " . (length($data) - 4) if $p != length($data) - 4;
 	return @e;
@@ -111,13 +115,27 @@ sub views_work
 $node->safe_psql('postgres', q{CREATE TABLE sf (id int PRIMARY KEY, v text)});
 $node->safe_psql('postgres', "SELECT v FROM sf WHERE id = $_") for 1 .. 3;
 $node->safe_psql('postgres', q{SELECT id AS "marker_ünïcödé" FROM sf});
+my $pct_before = $node->safe_psql('postgres',
+	q{SELECT p50_ms, p99_ms, p999_ms FROM moltres_ops.query_stats WHERE query = 'SELECT v FROM sf WHERE id = $1'});
 $node->stop;
 my $good = slurp_file_bin($file);
 my $h = parse($good);
 my @e = entries($good, $h);
 cmp_ok(scalar(@e), '>', 2, 'the file holds several entries, and its layout is understood');
-my ($marker) = grep { substr($good, $_->[0] + $h->{entry_size}, $_->[1]) =~ /marker/ } @e;
+my ($marker) = grep { substr($good, $_->[4], $_->[1]) =~ /marker/ } @e;
 ok($marker, 'the entry with the known text is found');
+is($h->{nbuckets}, 770, 'the header names the histogram of 770 buckets');
+is($marker->[2], 1, 'an entry run once holds one histogram bucket, not 770');
+my ($sf) = grep { substr($good, $_->[4], $_->[1]) eq 'SELECT v FROM sf WHERE id = $1' } @e;
+{
+	my $sum = 0;
+	for my $k (0 .. $sf->[2] - 1)
+	{
+		my ($b, $c) = unpack('L L', substr($good, $sf->[0] + $h->{entry_size} + 8 * $k, 8));
+		$sum += $c;
+	}
+	is($sum, 3, 'the histogram of an entry run three times counts three');
+}
 
 sub start_with
 {
@@ -154,7 +172,7 @@ sub ignored_with
 # --- a text that is not valid UTF-8, checksum right --------------------------
 {
 	my $body = substr($good, 0, length($good) - 4);
-	my $text_at = $marker->[0] + $h->{entry_size};
+	my $text_at = $marker->[4];
 	my $u = index(substr($body, $text_at, $marker->[1]), "\xc3");
 	die "no multibyte character in the marker text" if $u < 0;
 	substr($body, $text_at + $u, 1) = "\xff";
@@ -173,11 +191,28 @@ sub ignored_with
 # --- the same key twice -------------------------------------------------------
 {
 	my $body = substr($good, 0, length($good) - 4);
-	my $copy = substr($body, $marker->[0], $h->{entry_size} + $marker->[1]);
+	my $copy = substr($body, $marker->[0], $marker->[3]);
 	$body .= $copy;
 	substr($body, 20, 4) = pack('l', $h->{n} + 1);
 	my $off = start_with(with_crc($body));
 	ignored_with($off, qr/: entry \d+: its key appears twice/, 'duplicate key');
+}
+
+# --- a histogram bucket out of range, checksum right --------------------------
+{
+	my $body = substr($good, 0, length($good) - 4);
+	substr($body, $marker->[0] + $h->{entry_size}, 4) = pack('L', 770);
+	my $off = start_with(with_crc($body));
+	ignored_with($off, qr/: entry \d+: its histogram buckets are out of range or out of order/,
+		'histogram bucket out of range');
+}
+
+# --- a file of the previous format (1: dense histograms) ----------------------
+{
+	my $body = substr($good, 0, length($good) - 4);
+	substr($body, 4, 4) = pack('L', 1);
+	my $off = start_with(with_crc($body));
+	ignored_with($off, qr/: it is in format 1, this version reads format 2/, 'previous format');
 }
 
 # --- the good file still loads ------------------------------------------------
@@ -186,6 +221,9 @@ sub ignored_with
 	ok(!$node->log_contains(qr/ignoring moltres_ops statistics file/, $off), 'the good file is accepted');
 	is($node->safe_psql('postgres', q{SELECT calls FROM moltres_ops.query_stats WHERE query = 'SELECT v FROM sf WHERE id = $1'}),
 		'3', 'and loaded');
+	is($node->safe_psql('postgres',
+			q{SELECT p50_ms, p99_ms, p999_ms FROM moltres_ops.query_stats WHERE query = 'SELECT v FROM sf WHERE id = $1'}),
+		$pct_before, 'its percentiles are those before the restart');
 }
 
 # --- lowering max_statements across a restart --------------------------------
@@ -200,9 +238,9 @@ my $more = slurp_file_bin($file);
 	my $mh = parse($more);
 	my @me = entries($more, $mh);
 	my $body = substr($more, 0, length($more) - 4);
-	my ($src) = grep { substr($more, $_->[0] + $mh->{entry_size}, $_->[1]) =~ /AS c1 FROM/ } @me;
+	my ($src) = grep { substr($more, $_->[4], $_->[1]) =~ /AS c1 FROM/ } @me;
 	die "no entry to copy" unless $src;
-	my $tmpl = substr($body, $src->[0], $mh->{entry_size} + $src->[1]);
+	my $tmpl = substr($body, $src->[0], $src->[3]);
 	my $added = 0;
 	for my $i (1 .. 120)
 	{
