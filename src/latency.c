@@ -101,12 +101,6 @@ mo_latency_shmem_size(void)
 	return sizeof(MoLatShared);
 }
 
-Size
-mo_latency_shmem_bytes(void)
-{
-	return mo_latency_shmem_size();
-}
-
 static inline int64
 mono_now_ns(void)
 {

@@ -67,6 +67,5 @@ extern void mo_latency_record(const MoExecResult *res);
 extern void mo_latency_reclassify(const MoExecResult *res, MoErrClass err);
 extern void mo_latency_record_failure(MoErrClass err);
 extern void mo_latency_reset(void);
-extern Size mo_latency_shmem_bytes(void);
 
 #endif							/* MO_QUERY_STATS_H */
