@@ -21,6 +21,13 @@
 #
 #   test/bench/churn.sh
 #   ROUNDS=5 DURATION=30 CLIENTS=2 MAX=50000 KEPT_MAX=2000 KEPT_CALLS=30000 test/bench/churn.sh
+#   CONFIGS="qid pgss moltres" test/bench/churn.sh
+#
+# With qid in CONFIGS, (a) also runs with no library (compute_query_id on):
+# the statements over 10 ms there are the machine's own (scheduling on a
+# busy machine), the floor against which the two libraries' stalls read;
+# moltres_nowaits is moltres_ops with its wait sampler off (a process that
+# wakes every 10 ms, which on a 2-core machine competes with the clients).
 #
 # Statistics are not saved across the restarts (save = off for both), so
 # each round starts empty.  Results go to $BENCH_DIR/churn.txt.
@@ -36,7 +43,7 @@ KEPT_MAX=${KEPT_MAX:-2000}
 KEPT_CALLS=${KEPT_CALLS:-30000}
 KEPT_DISTS=${KEPT_DISTS:-"zipfian:1.01 exponential:2"}
 SEED=${SEED:-20261203}
-CONFIGS="pgss moltres"
+CONFIGS=${CONFIGS:-"pgss moltres"}
 
 bench_setup
 data="$BENCH_DIR/data"
@@ -61,6 +68,8 @@ use_conf() {
     case "$1" in
         pgss) printf "shared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.max = %d\n" "$2" ;;
         moltres) printf "shared_preload_libraries = 'moltres_ops'\nmoltres_ops.max_statements = %d\n" "$2" ;;
+        moltres_nowaits) printf "shared_preload_libraries = 'moltres_ops'\nmoltres_ops.max_statements = %d\nmoltres_ops.sample_interval = 0\n" "$2" ;;
+        qid) echo "shared_preload_libraries = ''" ;;
     esac >"$data/bench_preload.conf"
     is_root && chown "$MO_USER" "$data/bench_preload.conf"
     return 0
@@ -91,7 +100,7 @@ done
 is_root && chown "$MO_USER" "$BENCH_DIR"/*.sql
 
 # Both extensions, so that each library's view exists when it is loaded.
-for cfg in $CONFIGS; do
+for cfg in pgss moltres; do
     use_conf "$cfg" 100
     pgctl start
     case "$cfg" in
@@ -117,7 +126,8 @@ for r in $(seq 1 "$ROUNDS"); do
             -l --log-prefix="$BENCH_DIR/lat" 2>&1)
         entries=$(case "$cfg" in
             pgss) psql_b -c 'SELECT count(*) FROM pg_stat_statements' ;;
-            moltres) psql_b -c 'SELECT entries FROM moltres_ops.stats_info' ;;
+            moltres*) psql_b -c 'SELECT entries FROM moltres_ops.stats_info' ;;
+            *) echo 0 ;;
         esac)
         pgctl stop
         tps=$(sed -nE 's/^tps = ([0-9.]+) \(without initial connection time\)/\1/p' <<<"$out")
@@ -132,7 +142,7 @@ done
 
 say "(b) kept calls: $KEPT_MAX entries, $KEPT_CALLS calls over $((KEPT_MAX * 3 / 2)) statements"
 for d in $KEPT_DISTS; do
-    for cfg in $CONFIGS; do
+    for cfg in pgss moltres; do
         use_conf "$cfg" "$KEPT_MAX"
         pgctl start
         pgbench_b -M simple -c 1 -t "$KEPT_CALLS" --random-seed="$SEED" \
@@ -157,11 +167,15 @@ done
 awk '$1 == "median" {tps[$2] = $3; med[$2] = $6; p99[$2] = $9; over[$2] = $14}
      $1 == "kept" {kept[$2, $3] = $4; dists[$3] = 1}
      END {
-        printf "ratio moltres/pgss  stmt/s %.3f  median latency %.3f  p99 latency %.3f\n",
-            tps["moltres"] / tps["pgss"], med["moltres"] / med["pgss"], p99["moltres"] / p99["pgss"]
+        if (tps["pgss"] > 0 && med["pgss"] > 0 && p99["pgss"] > 0)
+            printf "ratio moltres/pgss  stmt/s %.3f  median latency %.3f  p99 latency %.3f\n",
+                tps["moltres"] / tps["pgss"], med["moltres"] / med["pgss"], p99["moltres"] / p99["pgss"]
         for (d in dists)
             printf "ratio moltres/pgss  kept calls %-15s %.3f\n", d, kept["moltres", d] / kept["pgss", d]
-        printf "statements over 10 ms (median per round): moltres %d, pgss %d\n", over["moltres"], over["pgss"]
+        printf "statements over 10 ms (median per round): moltres %d, pgss %d", over["moltres"], over["pgss"]
+        if ("qid" in over)
+            printf ", no library %d", over["qid"]
+        printf "\n"
      }' "$results" | tee -a "$results"
 # The pair ran in the same round, close in time: its ratio is steadier.
 awk '$3 == "moltres" {m[$2] = $4} $3 == "pgss" {b[$2] = $4}
