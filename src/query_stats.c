@@ -40,11 +40,13 @@
  *	  trusted either (a concurrent backward shift can hide a key for an
  *	  instant): the slow path looks again, comparing keys, under the
  *	  LWLock before creating anything.
- *	- Usage counts (the dense array) take no lock at all: a backend adds a
- *	  call under its entry's spinlock, the sweep halves and reads them and
- *	  entry_create zeroes them under the LWLock only.  Plain byte stores,
- *	  so a race loses at most one update of an estimate: an entry can be
- *	  judged one call more or less used than it was, never corrupted.
+ *	- Usage counts (the dense array) have no lock of their own: a backend
+ *	  adds a call holding only its entry's spinlock, while evict_one reads
+ *	  and halves them and entry_create (or the file load) sets a new
+ *	  entry's holding only the LWLock.  Plain byte stores, so a race loses
+ *	  at most one update of an estimate: an entry is judged a call more or
+ *	  less used, or one halving less aged, than it was; nothing else
+ *	  depends on the count.
  *	- An entry's text is written before its index word is published, or,
  *	  for an entry created without text, once under the LWLock followed by
  *	  a write barrier and the atomic text_len; it is never changed again
@@ -68,8 +70,9 @@
  * Eviction (evict_one) is a sampled least-frequently-used choice with slow
  * aging, in O(1) under the LWLock: no sort, no pause a query could feel.
  *	- Usage counts calls, saturating at MO_USAGE_MAX (255).  A new entry
- *	  starts at 0 (1 after its first call), so a statement run once is
- *	  worth less than any that ran twice: one-off statements go first.
+ *	  starts at 0 (1 after its first call; an entry loaded from the file
+ *	  at its calls, capped), so a statement run once is worth less than
+ *	  any that ran twice: one-off statements go first.
  *	- A victim is the least used of the MO_EVICT_SCAN (64) entries at the
  *	  clock hand (the first of them on a tie); the hand then moves past
  *	  all 64.  Only the usage array is read: one or two cache lines.
