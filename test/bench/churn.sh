@@ -22,6 +22,7 @@
 #   test/bench/churn.sh
 #   ROUNDS=5 DURATION=30 CLIENTS=2 MAX=50000 KEPT_MAX=2000 KEPT_CALLS=30000 test/bench/churn.sh
 #   CONFIGS="qid pgss moltres" test/bench/churn.sh
+#   KEPT_DISTS=" " MAX=5000 test/bench/churn.sh           # (a) only
 #
 # With qid in CONFIGS, (a) also runs with no library (compute_query_id on):
 # the statements over 10 ms there are the machine's own (scheduling on a
