@@ -7,10 +7,17 @@
  *
  * Layout (one shared memory area, "query_stats", sized at start):
  *
- *	header		counters of the table itself, the clock hand, free list
+ *	header		counters of the table itself, the clock hands, free list
  *	index		open-addressing hash index, 2^k >= 2 * max_statements
- *				pg_atomic_uint64 words: (home position << 32) | (slot + 1),
- *				0 = empty; linear probing, backward-shift deletion
+ *				pg_atomic_uint64 words, 0 = empty, else
+ *				(39 bits of the key's hash << 25) | has-text bit << 24
+ *				| (slot + 1); linear probing, backward-shift deletion.
+ *				The hash bits give the home position (their low k bits)
+ *				and a fingerprint, so a probe dereferences an entry only
+ *				when its fingerprint matches (false match ~ 2^-(39-k)).
+ *	usage		max_statements uint8 usage counts, dense: one cache line
+ *				holds 64 entries' counts, so the eviction sweep reads
+ *				one or two lines and no entry
  *	entries		max_statements fixed entries of 248 bytes: key, counters,
  *				the head of a sparse histogram (see histogram.h)
  *	chunks		MO_HIST_CHUNKS_PER_ENTRY x max_statements histogram chunks
@@ -32,23 +39,33 @@
  * Locking protocol:
  *
  *	- The area's LWLock ("moltres_ops query_stats"), held EXCLUSIVE, is
- *	  needed to change the index, to give an entry a key or take it away
- *	  (create, evict, reset), to write an entry's text, and for the free
- *	  list, clock hand and entry count, and the text pool (its free list
- *	  and the links).  It is never held by the hot path.
- *	- Each entry's spinlock `mutex` protects its key, in_use, gen, usage
- *	  and counters, its histogram and the contents of its chunks.  Whoever
+ *	  needed to change any index word (insert, delete, shift, set the
+ *	  has-text bit), to give an entry a key or take it away (create, evict,
+ *	  reset), to write an entry's text, and for the free list, the clock
+ *	  and aging hands, the entry count and the text pool (its free list and
+ *	  the links).  It is never held by the hot path.
+ *	- Each entry's spinlock `mutex` protects its key, in_use, gen and
+ *	  counters, its histogram and the contents of its chunks.  Whoever
  *	  changes the key also holds it.
  *	- `chunk_lock`, a spinlock, protects the free list of chunks.  The hot
  *	  path takes it (inside the entry's spinlock, never the other way
  *	  round) only for an entry's first duration in a new octave; an entry's
  *	  chunks go back to it when the entry is freed, after in_use is cleared.
- *	- Lookups read the index without any lock.  A hit is only a candidate:
- *	  the caller takes the entry's spinlock and re-checks the key before
- *	  touching counters, so an entry evicted or reused meanwhile is never
- *	  updated under the wrong key.  A miss is not trusted either (a
- *	  concurrent backward shift can hide a key for an instant): the slow
- *	  path looks again under the LWLock before creating anything.
+ *	- Lookups read the index without any lock, one atomic 64-bit word at a
+ *	  time.  A hit is only a candidate (a fingerprint match, or a key read
+ *	  without the lock): the caller takes the entry's spinlock and
+ *	  re-checks the key before touching counters, so an entry evicted or
+ *	  reused meanwhile is never updated under the wrong key.  A miss is not
+ *	  trusted either (a concurrent backward shift can hide a key for an
+ *	  instant): the slow path looks again, comparing keys, under the
+ *	  LWLock before creating anything.
+ *	- Usage counts (the dense array) have no lock of their own: a backend
+ *	  adds a call holding only its entry's spinlock, while evict_one reads
+ *	  and halves them and entry_create (or the file load) sets a new
+ *	  entry's holding only the LWLock.  Plain byte stores, so a race loses
+ *	  at most one update of an estimate: an entry is judged a call more or
+ *	  less used, or one halving less aged, than it was; nothing else
+ *	  depends on the count.
  *	- An entry's text is written before its index word is published, or,
  *	  for an entry created without text, once under the LWLock followed by
  *	  a write barrier and the atomic text_len; it is never changed again
@@ -67,10 +84,27 @@
  * with both the LWLock and its spinlock held, so either suffices to read it.
  *
  * So in steady state a statement costs one lock-free probe, one spinlock
- * on its own entry held for a few dozen instructions, and nothing global.
- * When the table is full a new key evicts by a bounded clock sweep (at most
- * MO_EVICT_SCAN entries looked at, usage decremented on the way), under the
- * LWLock for microseconds: no sort, no pause that a query could feel.
+ * on its own entry held for a few dozen instructions, and nothing global
+ * (its usage byte is written only while below MO_USAGE_MAX, so a hot
+ * statement's line of the usage array stays shared, not bounced).
+ *
+ * Eviction (evict_one) is a sampled least-frequently-used choice with slow
+ * aging, in O(1) under the LWLock: no sort, no pause a query could feel.
+ *	- Usage counts calls, saturating at MO_USAGE_MAX (255).  A new entry
+ *	  starts at 0 (1 after its first call; an entry loaded from the file
+ *	  at its calls, capped), so a statement run once is worth less than
+ *	  any that ran twice: one-off statements go first.
+ *	- A victim is the least used of the MO_EVICT_SCAN (64) entries at the
+ *	  clock hand (the first of them on a tie); the hand then moves past
+ *	  all 64.  Only the usage array is read: one or two cache lines.
+ *	- Aging: every MO_AGE_EVERY (256) evictions the next 64 counts at a
+ *	  second hand are halved, so each count halves once per 4 x
+ *	  max_statements evictions.  That lets a statement that was hot long
+ *	  ago leave, yet is slow enough that frequency, not recency, decides:
+ *	  halving at every pass of the clock hand (a classic CLOCK) forgets a
+ *	  statement's history between two of its calls and keeps fewer of the
+ *	  calls than pg_stat_statements' usage, which decays by 1 % per
+ *	  5 % evicted (about x0.82 per max_statements evictions).
  *
  * Processes: every backend records and reads; the postmaster initialises
  * the area, loads the file at start and writes it at clean shutdown (when
@@ -117,8 +151,17 @@
 #define MO_FILE_MAGIC		0x4d4f5153	/* "MOQS" */
 #define MO_FILE_FORMAT		2	/* 2: sparse histograms, texts of any length */
 
-#define MO_USAGE_MAX		32	/* cap of an entry's clock usage count */
-#define MO_EVICT_SCAN		64	/* entries a clock sweep looks at, at most */
+#define MO_USAGE_MAX		255 /* cap of an entry's usage count (uint8) */
+#define MO_EVICT_SCAN		64	/* usage counts an eviction compares */
+#define MO_AGE_EVERY		256 /* evictions between two agings of 64 counts */
+
+/* Index words: see the banner. */
+#define MO_IX_SLOT_BITS		24
+#define MO_IX_SLOT_MASK		((UINT64CONST(1) << MO_IX_SLOT_BITS) - 1)
+#define MO_IX_TEXT			(UINT64CONST(1) << MO_IX_SLOT_BITS)
+#define MO_IX_HASH_SHIFT	(MO_IX_SLOT_BITS + 1)
+
+StaticAssertDecl(MO_USAGE_MAX <= PG_UINT8_MAX, "usage counts are uint8");
 
 #define MO_HIST_CHUNKS_PER_ENTRY 4	/* histogram chunks in the pool, per entry */
 #define MO_TEXT_BLOCK		64	/* bytes of text per block of the text pool */
@@ -151,7 +194,6 @@ typedef struct MoEntry
 {
 	slock_t		mutex;			/* protects all below but text_len */
 	bool		in_use;
-	uint8		usage;			/* clock sweep count, 0..MO_USAGE_MAX */
 	bool		exported;		/* in mss->exported */
 	uint32		gen;			/* bumped whenever the entry is freed */
 	int			encoding;		/* of the text */
@@ -171,7 +213,9 @@ typedef struct MoStatsShared
 	/* under the LWLock */
 	int			nentries;
 	int			free_head;
-	int			clock_hand;
+	int			clock_hand;		/* next usage count an eviction looks at */
+	int			age_hand;		/* next usage count to halve */
+	uint32		age_tick;		/* evictions, modulo MO_AGE_EVERY */
 	TimestampTz stats_reset;
 	int			nexported;		/* read without the lock as a hint */
 	int			exported[MO_METRICS_STATEMENTS_MAX];	/* slots, oldest first */
@@ -227,6 +271,7 @@ typedef struct MoFilePair
 /* This process's view of the area. */
 static MoStatsShared *mss = NULL;
 static pg_atomic_uint64 *mindex = NULL;
+static uint8 *musage = NULL;
 static MoEntry *mentries = NULL;
 static MoHistChunk *mchunks = NULL;
 static char *mtexts = NULL;
@@ -267,6 +312,7 @@ mo_stats_shmem_size(void)
 
 	size = add_size(size, MAXALIGN(mul_size(index_size(mo_max_statements),
 											sizeof(pg_atomic_uint64))));
+	size = add_size(size, MAXALIGN(mo_max_statements));
 	size = add_size(size, MAXALIGN(mul_size(mo_max_statements, sizeof(MoEntry))));
 	size = add_size(size, MAXALIGN(mul_size(mul_size(mo_max_statements,
 													 MO_HIST_CHUNKS_PER_ENTRY),
@@ -288,6 +334,8 @@ mo_stats_shmem_startup(void *area, bool found)
 	p += MAXALIGN(sizeof(MoStatsShared));
 	mindex = (pg_atomic_uint64 *) p;
 	p += MAXALIGN(sizeof(pg_atomic_uint64) * nindex);
+	musage = (uint8 *) p;
+	p += MAXALIGN(mo_max_statements);
 	mentries = (MoEntry *) p;
 	p += MAXALIGN(sizeof(MoEntry) * mo_max_statements);
 	mchunks = (MoHistChunk *) p;
@@ -309,8 +357,11 @@ mo_stats_shmem_startup(void *area, bool found)
 	pg_atomic_init_u64(&mss->dropped, 0);
 	pg_atomic_init_u64(&mss->hist_dropped, 0);
 	pg_atomic_init_u64(&mss->texts_truncated, 0);
+	/* slot + 1 must fit an index word (the setting's maximum does) */
+	Assert(mss->max_entries < (int) MO_IX_SLOT_MASK);
 	for (uint32 i = 0; i < nindex; i++)
 		pg_atomic_init_u64(&mindex[i], 0);
+	memset(musage, 0, mss->max_entries);
 	for (int i = 0; i < mss->max_entries; i++)
 	{
 		MoEntry    *e = &mentries[i];
@@ -388,12 +439,41 @@ key_equal(const MoStatsKey *a, const MoStatsKey *b)
 		a->dbid == b->dbid && a->toplevel == b->toplevel;
 }
 
-/*
- * Lock-free probe: the slot whose key looks equal, or -1.  Unverified (see
- * the banner); callers re-check under the entry's spinlock.
- */
+/* The index word for slot, whose key hashes to h. */
+static inline uint64
+index_word(uint64 h, int slot, bool has_text)
+{
+	return (h << MO_IX_HASH_SHIFT) | (has_text ? MO_IX_TEXT : 0) |
+		(uint64) (slot + 1);
+}
+
+/* Whether index word v (not empty) holds hash h's fingerprint. */
+static inline bool
+index_word_matches(uint64 v, uint64 h)
+{
+	return ((v ^ (h << MO_IX_HASH_SHIFT)) >> MO_IX_HASH_SHIFT) == 0;
+}
+
+static inline uint32
+index_word_home(uint64 v)
+{
+	return (uint32) (v >> MO_IX_HASH_SHIFT) & mss->index_mask;
+}
+
 static inline int
-index_probe(const MoStatsKey *key, uint64 h)
+index_word_slot(uint64 v)
+{
+	return (int) (v & MO_IX_SLOT_MASK) - 1;
+}
+
+/*
+ * Lock-free probe: the index word of the first slot whose fingerprint
+ * matches h and, with verify, whose key (read without a lock) equals key;
+ * 0 if none.  Either way unverified (see the banner): callers re-check
+ * under the entry's spinlock.  Without verify no entry is touched.
+ */
+static inline uint64
+index_probe_word(const MoStatsKey *key, uint64 h, bool verify)
 {
 	uint32		mask = mss->index_mask;
 	uint32		pos = (uint32) h & mask;
@@ -401,18 +481,22 @@ index_probe(const MoStatsKey *key, uint64 h)
 	for (uint32 n = 0; n <= mask; n++)
 	{
 		uint64		v = pg_atomic_read_u64(&mindex[pos]);
-		int			slot;
 
 		if (v == 0)
-			return -1;
-		slot = (int) (uint32) v - 1;
-		if ((uint32) (v >> 32) == ((uint32) h & mask) &&
-			slot < mss->max_entries &&
-			key_equal(&mentries[slot].key, key))
-			return slot;
+			return 0;
+		if (index_word_matches(v, h) &&
+			(!verify || key_equal(&mentries[index_word_slot(v)].key, key)))
+			return v;
 		pos = (pos + 1) & mask;
 	}
-	return -1;
+	return 0;
+}
+
+/* The slot of key (keys compared), or -1.  See index_probe_word. */
+static inline int
+index_probe(const MoStatsKey *key, uint64 h)
+{
+	return index_word_slot(index_probe_word(key, h, true));
 }
 
 /* Index position holding slot, or -1.  LWLock held. */
@@ -428,7 +512,7 @@ index_find_slot(int slot)
 
 		if (v == 0)
 			return -1;
-		if ((int) (uint32) v - 1 == slot)
+		if (index_word_slot(v) == slot)
 			return (int) pos;
 		pos = (pos + 1) & mask;
 	}
@@ -437,16 +521,27 @@ index_find_slot(int slot)
 
 /* Publish slot in the index.  LWLock held exclusive; entry initialised. */
 static void
-index_insert_slot(int slot)
+index_insert_slot(int slot, bool has_text)
 {
 	uint32		mask = mss->index_mask;
-	uint32		home = (uint32) key_hash(&mentries[slot].key) & mask;
-	uint32		pos = home;
+	uint64		h = key_hash(&mentries[slot].key);
+	uint32		pos = (uint32) h & mask;
 
 	while (pg_atomic_read_u64(&mindex[pos]) != 0)
 		pos = (pos + 1) & mask;
 	pg_write_barrier();
-	pg_atomic_write_u64(&mindex[pos], ((uint64) home << 32) | (uint32) (slot + 1));
+	pg_atomic_write_u64(&mindex[pos], index_word(h, slot, has_text));
+}
+
+/* Set the has-text bit of slot's index word.  LWLock held exclusive. */
+static void
+index_set_text(int slot)
+{
+	int			pos = index_find_slot(slot);
+
+	if (pos >= 0)
+		pg_atomic_write_u64(&mindex[pos],
+							pg_atomic_read_u64(&mindex[pos]) | MO_IX_TEXT);
 }
 
 /*
@@ -474,7 +569,7 @@ index_delete(int slot)
 		v = pg_atomic_read_u64(&mindex[j]);
 		if (v == 0)
 			break;
-		k = (uint32) (v >> 32);
+		k = index_word_home(v);
 		/* leave v where it is if its home lies cyclically in (i, j] */
 		if ((i <= j) ? (i < k && k <= j) : (i < k || k <= j))
 			continue;
@@ -655,40 +750,50 @@ entry_free(int slot)
 }
 
 /*
- * Pick a victim by a bounded clock sweep: the first entry whose usage has
- * fallen to 0, or else the least used of the MO_EVICT_SCAN looked at.
- * Every entry passed loses one usage.  LWLock held exclusive; table full.
+ * Pick a victim and free it: the least used of the MO_EVICT_SCAN usage
+ * counts at the clock hand (the first on a tie), and age the counts every
+ * MO_AGE_EVERY evictions (see the banner).  Reads the dense usage array
+ * only: no entry but the victim is touched, no spinlock is taken but the
+ * victim's.  LWLock held exclusive; table full, so every slot is in use.
  */
 static int
 evict_one(void)
 {
-	int			best = -1;
-	int			best_usage = INT_MAX;
+	int			max = mss->max_entries;
+	int			n = Min(MO_EVICT_SCAN, max);
+	int			slot = mss->clock_hand;
+	int			best = slot;
+	int			best_usage = PG_UINT8_MAX + 1;
 
-	for (int n = 0; n < MO_EVICT_SCAN && n < mss->max_entries; n++)
+	for (int i = 0; i < n; i++)
 	{
-		int			slot = mss->clock_hand;
-		MoEntry    *e = &mentries[slot];
-		int			usage;
+		int			u = musage[slot];
 
-		mss->clock_hand = (slot + 1) % mss->max_entries;
-		SpinLockAcquire(&e->mutex);
-		usage = e->usage;
-		if (usage > 0)
-			e->usage--;
-		SpinLockRelease(&e->mutex);
-		if (!e->in_use)
-			continue;
-		if (usage < best_usage)
+		if (u < best_usage)
 		{
 			best = slot;
-			best_usage = usage;
-			if (usage == 0)
+			best_usage = u;
+			if (u == 0)
 				break;
 		}
+		if (++slot == max)
+			slot = 0;
 	}
-	if (best < 0)
-		return -1;
+	mss->clock_hand = (mss->clock_hand + n) % max;
+
+	if (++mss->age_tick >= MO_AGE_EVERY)
+	{
+		mss->age_tick = 0;
+		slot = mss->age_hand;
+		for (int i = 0; i < n; i++)
+		{
+			musage[slot] >>= 1;
+			if (++slot == max)
+				slot = 0;
+		}
+		mss->age_hand = slot;
+	}
+
 	entry_free(best);
 	pg_atomic_fetch_add_u64(&mss->evictions, 1);
 	return best;
@@ -720,15 +825,15 @@ entry_create(const MoStatsKey *key, const char *text, int text_len)
 	memset(&e->c, 0, sizeof(MoCounters));
 	mo_shist_init(&e->hist);
 	e->exported = false;
-	e->usage = 1;
 	e->encoding = GetDatabaseEncoding();
 	/* the clock of last_seen, so that first_seen <= last_seen always */
 	e->c.first_seen = GetCurrentStatementStartTimestamp();
 	e->c.last_seen = e->c.first_seen;
 	e->in_use = true;
 	SpinLockRelease(&e->mutex);
+	musage[slot] = 0;			/* one-off statements go first */
 
-	index_insert_slot(slot);
+	index_insert_slot(slot, text_len > 0);
 	return slot;
 }
 
@@ -743,19 +848,20 @@ entry_set_text(int slot, const char *text, int text_len)
 	text_len = text_store(slot, text, text_len, e->encoding);
 	pg_write_barrier();
 	pg_atomic_write_u32(&e->text_len, (uint32) text_len);
+	index_set_text(slot);
 }
 
 /*
  * mo_stats_has_text - whether key has an entry with text.  Lock-free and
- * unverified: a stale yes costs at most a text, which the next parse of the
- * statement supplies.
+ * unverified: reads index words only (fingerprint and has-text bit), no
+ * entry.  A stale yes, or a false one from a fingerprint shared with
+ * another key, costs at most a text, which mo_stats_record then supplies
+ * from the statement's source text.
  */
 bool
 mo_stats_has_text(const MoStatsKey *key)
 {
-	int			slot = index_probe(key, key_hash(key));
-
-	return slot >= 0 && pg_atomic_read_u32(&mentries[slot].text_len) != 0;
+	return (index_probe_word(key, key_hash(key), false) & MO_IX_TEXT) != 0;
 }
 
 /*
@@ -880,7 +986,7 @@ mo_stats_record(const MoStatsKey *key, const MoExecResult *res,
 				const char *query, int location, int len, bool in_error)
 {
 	uint64		h = key_hash(key);
-	int			slot = index_probe(key, h);
+	int			slot = index_word_slot(index_probe_word(key, h, false));
 	MoEntry    *e;
 	MoCounters *c;
 	double		ms;
@@ -888,7 +994,14 @@ mo_stats_record(const MoStatsKey *key, const MoExecResult *res,
 	bool		hist_kept;
 	TimestampTz now_ts = GetCurrentStatementStartTimestamp();
 
-	if (unlikely(slot < 0 || !entry_lock_if(&mentries[slot], key)))
+	/*
+	 * The first fingerprint match is the entry in all but one case in
+	 * millions; entry_lock_if compares the key.  If it is another key's,
+	 * look again comparing keys before taking the slow path.
+	 */
+	if (unlikely((slot < 0 || !entry_lock_if(&mentries[slot], key)) &&
+				 ((slot = index_probe(key, h)) < 0 ||
+				  !entry_lock_if(&mentries[slot], key))))
 	{
 		char	   *text = NULL;
 		int			text_len = 0;
@@ -946,8 +1059,8 @@ mo_stats_record(const MoStatsKey *key, const MoExecResult *res,
 	if (mo_slow_query_ms >= 0 && ms >= mo_slow_query_ms)
 		c->slow_calls++;
 	c->last_seen = now_ts;
-	if (e->usage < MO_USAGE_MAX)
-		e->usage++;
+	if (musage[slot] < MO_USAGE_MAX)
+		musage[slot]++;
 	hist_kept = mo_shist_add(&e->hist, mchunks, (uint64) res->duration_ns,
 							 chunk_alloc, (void *) (intptr_t) slot);
 	join = unlikely(!e->exported && c->calls >= mo_metrics_min_calls &&
@@ -1882,6 +1995,7 @@ mo_stats_load_file(void)
 			break;				/* cannot happen: there is room for all */
 		e = &mentries[slot];
 		e->c = fe.c;
+		musage[slot] = (uint8) Min(fe.c.calls, MO_USAGE_MAX);
 		e->encoding = fe.encoding;
 		e->hist.shift = (uint8) fe.hist_shift;
 		for (int k = 0; k < fe.npairs; k++)

@@ -1,8 +1,9 @@
 # Query timing across sessions and restarts: cancel from another session,
 # visibility while the recording backend idles, query ids equal to
 # pg_stat_statements' in both load orders, persistence across a clean
-# restart, a crash and a corrupt file that change nothing, and a table
-# filled past max_statements that evicts without failing any query.
+# restart, a crash and a corrupt file that change nothing, a table filled
+# past max_statements that evicts without failing any query, and eviction
+# that keeps statements run often over one-off ones.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -191,6 +192,31 @@ is($node->safe_psql('postgres',
 	'1', 'the newest statement is there');
 is($node->safe_psql('postgres', 'SELECT texts_truncated, hist_dropped FROM moltres_ops.stats_info'),
 	'0|0', 'no text was cut and no duration left out: the pools were large enough');
+
+# --- statements run a few times outlive a flood of one-off statements -----
+# 40 "warm" statements run 5 times each, then 4 rounds of 100 statements
+# never seen before, each round followed by one more run of every warm
+# statement: 400 evictions from a table of 100, and the warm statements
+# must never be among them (a one-off statement is always worth less).  A
+# CTE's name is part of the query id, so each name is a distinct statement.
+$node->safe_psql('postgres', 'SELECT moltres_ops.reset()');
+my $warm = join('',
+	map { "WITH tap_warm_$_ AS (SELECT 1 AS a) SELECT a FROM tap_warm_$_;\n" }
+	  1 .. 40);
+$node->safe_psql('postgres', $warm x 5);
+for my $round (1 .. 4)
+{
+	$node->safe_psql('postgres',
+		join('',
+			map { "WITH tap_once_${round}_$_ AS (SELECT 1 AS a) SELECT a FROM tap_once_${round}_$_;\n" }
+			  1 .. 100)
+		  . $warm);
+}
+is(stat_of('count(*), min(calls), max(calls)', q{query LIKE 'WITH tap\_warm\_%'}),
+	'40|9|9', 'no warm statement was evicted for a one-off one');
+cmp_ok((split /\|/, $node->safe_psql('postgres',
+	'SELECT evictions FROM moltres_ops.stats_info'))[0], '>=', 300,
+	'the one-off statements were evicted instead');
 
 $node->stop;
 done_testing();
