@@ -75,3 +75,24 @@ rotate() {
 }
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) exit; if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+
+# bench_distinct_statements FILE N: a SQL file of N statements with
+# distinct query ids (column pairs of a 100-column table, up to 9,900),
+# each three times, preceded by the table's creation; owned by the user
+# who runs the servers.
+bench_distinct_statements() {
+    local out=$1 want=$2 n=0 i j q
+    {
+        echo "CREATE TABLE IF NOT EXISTS w ($(seq -s ', ' -f 'c%g int' 1 100));"
+        for i in $(seq 1 100); do
+            for j in $(seq 1 100); do
+                [ "$i" = "$j" ] && continue
+                [ $n -ge "$want" ] && break 2
+                q="SELECT c$i, c$j, c1 + c2 AS total FROM w WHERE c$i = $n AND c3 IN (1, 2, 3) ORDER BY c$j LIMIT 10;"
+                printf '%s\n%s\n%s\n' "$q" "$q" "$q"
+                n=$((n + 1))
+            done
+        done
+    } >"$out"
+    is_root && chown "$MO_USER" "$out"
+}

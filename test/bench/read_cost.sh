@@ -6,8 +6,9 @@
 # SIZES entries, measured in the same run.
 #
 # For each library and size, a data directory is filled by a normal server
-# with that many distinct statements (see restart.sh) and stopped cleanly,
-# so that its statistics file holds them; then two single-user runs from
+# with that many distinct statements (bench_distinct_statements in
+# common.sh) and stopped cleanly, so that its statistics file holds them;
+# then two single-user runs from
 # fresh copies of it read the view once and 1 + READS times:
 #     SELECT count(*) FROM (SELECT * FROM <view> OFFSET 0) s;
 # The difference divided by READS and by the entries read is the cost of
@@ -35,24 +36,6 @@ results="$BENCH_DIR/read_cost.txt"
 
 psql_q() { as_user psql -X -A -t -q -h "$sock" -p "$port" -U postgres -d postgres "$@"; }
 
-# $2 distinct statements (query ids) into file $1, each run three times.
-statements() {
-    local out=$1 want=$2 n=0
-    {
-        echo "CREATE TABLE IF NOT EXISTS w ($(seq -s ', ' -f 'c%g int' 1 100));"
-        for i in $(seq 1 100); do
-            for j in $(seq 1 100); do
-                [ "$i" = "$j" ] && continue
-                [ $n -ge "$want" ] && break 2
-                q="SELECT c$i, c$j, c1 + c2 AS total FROM w WHERE c$i = $n AND c3 IN (1, 2, 3) ORDER BY c$j LIMIT 10;"
-                printf '%s\n%s\n%s\n' "$q" "$q" "$q"
-                n=$((n + 1))
-            done
-        done
-    } >"$out"
-    is_root && chown "$MO_USER" "$out"
-}
-
 # The data directory of configuration $1 with $2 statements recorded.
 fill() {
     local cfg=$1 size=$2 data="$BENCH_DIR/data.$1.$2"
@@ -62,7 +45,7 @@ fill() {
         pgss) psql_q -c "CREATE EXTENSION pg_stat_statements" ;;
         moltres) psql_q -c "CREATE EXTENSION moltres_ops" ;;
     esac
-    statements "$BENCH_DIR/stmts.$size.sql" "$size"
+    bench_distinct_statements "$BENCH_DIR/stmts.$size.sql" "$size"
     psql_q -f "$BENCH_DIR/stmts.$size.sql" >/dev/null
     as_user pg_ctl -D "$data" -w stop >/dev/null
 }

@@ -37,20 +37,7 @@ now_ns() { date +%s%N; }
 
 # NSTMT statements, distinct query ids, each three times.
 stmts="$BENCH_DIR/restart_stmts.sql"
-{
-    echo "CREATE TABLE IF NOT EXISTS w ($(seq -s ', ' -f 'c%g int' 1 100));"
-    n=0
-    for i in $(seq 1 100); do
-        for j in $(seq 1 100); do
-            [ "$i" = "$j" ] && continue
-            [ $n -ge "$NSTMT" ] && break 2
-            q="SELECT c$i, c$j, c1 + c2 AS total FROM w WHERE c$i = $n AND c3 IN (1, 2, 3) ORDER BY c$j LIMIT 10;"
-            printf '%s\n%s\n%s\n' "$q" "$q" "$q"
-            n=$((n + 1))
-        done
-    done
-} >"$stmts"
-is_root && chown "$MO_USER" "$stmts"
+bench_distinct_statements "$stmts" "$NSTMT"
 
 entries_sql() {
     case "$1" in
