@@ -31,10 +31,11 @@
  *
  * So memory follows what entries hold: ~1.2 kB per entry at defaults, not
  * the 3 kB histogram and max_query_text bytes of text that a statement
- * could use at most.  A full pool costs precision, never correctness: a
- * text is cut at a character boundary (texts_truncated), a duration in an
- * octave its entry has no chunk for is left out of the histogram
- * (hist_dropped).
+ * could use at most.  A full text pool first evicts entries that hold long
+ * texts (text_make_room); past that, and for the histogram pool, it costs
+ * precision, never correctness: a text is cut at a character boundary
+ * (texts_truncated), a duration in an octave its entry has no chunk for is
+ * left out of the histogram (hist_dropped).
  *
  * Locking protocol:
  *
@@ -165,6 +166,8 @@ StaticAssertDecl(MO_USAGE_MAX <= PG_UINT8_MAX, "usage counts are uint8");
 
 #define MO_HIST_CHUNKS_PER_ENTRY 4	/* histogram chunks in the pool, per entry */
 #define MO_TEXT_BLOCK		64	/* bytes of text per block of the text pool */
+#define MO_TEXT_EVICT_MAX	8	/* evictions one text may cause, at most */
+#define MO_TEXT_SCAN_MAX	16	/* windows of MO_EVICT_SCAN it looks at, at most */
 
 typedef struct MoCounters
 {
@@ -278,6 +281,7 @@ static char *mtexts = NULL;
 static int32 *mtext_next = NULL;
 
 static void mo_stats_shmem_shutdown(int code, Datum arg);
+static void text_make_room(int keep, int32 need);
 static void mo_stats_load_file(void);
 
 /* ---------- sizing and start-up ---------- */
@@ -639,15 +643,19 @@ hist_free(int slot)
 
 /*
  * Store text (len bytes, in encoding) as entry slot's text: its own block,
- * then blocks from the pool, chained by mtext_next.  When the pool cannot
- * hold it whole the text is cut at a character boundary (and counted).
- * Returns the length stored.  LWLock held exclusive; the entry has no text.
+ * then blocks from the pool, chained by mtext_next.  When the pool is short
+ * of blocks, entries holding long texts are evicted to make room
+ * (text_make_room); if it still cannot hold the text whole, the text is cut
+ * at a character boundary (and counted).  Returns the length stored.
+ * LWLock held exclusive; the entry has no text.
  */
 static int
 text_store(int slot, const char *text, int len, int encoding)
 {
 	int32		blk = slot;
 
+	if ((len - 1) / MO_TEXT_BLOCK > mss->text_nfree)
+		text_make_room(slot, (len - 1) / MO_TEXT_BLOCK);
 	if ((len - 1) / MO_TEXT_BLOCK > mss->text_nfree)
 	{
 		len = pg_encoding_mbcliplen(encoding, text, len,
@@ -797,6 +805,52 @@ evict_one(void)
 	entry_free(best);
 	pg_atomic_fetch_add_u64(&mss->evictions, 1);
 	return best;
+}
+
+/*
+ * Free at least need blocks of the text pool, if entries hold them: evict,
+ * at most MO_TEXT_EVICT_MAX times, the least used of the MO_EVICT_SCAN
+ * entries at the clock hand that hold more than their own block (never
+ * keep, the entry the room is for), moving the hand on past windows that
+ * hold none, MO_TEXT_SCAN_MAX windows at most.  Evicting an entry whose
+ * text fits its own block would free nothing, so those are passed over;
+ * with none in reach, the text is cut instead.  Rare (the pool is sized for
+ * the average text), so it may read the candidates' entries: a bounded
+ * 1,024 of them at most.  LWLock held exclusive.
+ */
+static void
+text_make_room(int keep, int32 need)
+{
+	int			max = mss->max_entries;
+	int			n = Min(MO_EVICT_SCAN, max);
+	int			evicted = 0;
+
+	for (int w = 0; w < MO_TEXT_SCAN_MAX && evicted < MO_TEXT_EVICT_MAX &&
+		 mss->text_nfree < need; w++)
+	{
+		int			slot = mss->clock_hand;
+		int			best = -1;
+		int			best_usage = PG_UINT8_MAX + 1;
+
+		for (int i = 0; i < n; i++)
+		{
+			if (slot != keep && mentries[slot].in_use &&
+				pg_atomic_read_u32(&mentries[slot].text_len) > MO_TEXT_BLOCK &&
+				musage[slot] < best_usage)
+			{
+				best = slot;
+				best_usage = musage[slot];
+			}
+			if (++slot == max)
+				slot = 0;
+		}
+		mss->clock_hand = slot;
+		if (best < 0)
+			continue;
+		entry_free(best);
+		pg_atomic_fetch_add_u64(&mss->evictions, 1);
+		evicted++;
+	}
 }
 
 /*

@@ -1,6 +1,7 @@
 # The shared pools and rings that size memory to what it holds, at their
 # limits: a text pool with no room beyond each entry's own 64 bytes cuts
-# texts at a character boundary and counts them; a statement whose
+# texts at a character boundary and counts them, and one short of room
+# evicts entries with long texts rather than cut a new one; a statement whose
 # durations span several octaves keeps every one in its sparse histogram,
 # through a restart; and a slow-query ring far smaller than its events
 # keeps the newest ones whole, newest first, and never shows a torn one.
@@ -74,6 +75,26 @@ is($node->safe_psql('postgres', q{
 			substring(query from 'ring_[0-9]+'),
 			repeat('x', 1000 + (substring(query from 'ring_([0-9]+)')::int * 397) % 1000))) - 1}),
 	'0', 'each one whole');
+
+# --- a short text pool evicts long texts before it cuts one ---------------
+# 100 entries and 200 blocks: each entry's own and 100 more.  Texts of 377
+# bytes need 5 blocks each beyond their own, so the pool holds the extra
+# blocks of twenty; each further one evicts an entry that holds a long text
+# (the least used at the hand) and is kept whole.
+$node->append_conf('postgresql.conf', 'moltres_ops.avg_query_text = 128');
+$node->restart;
+$node->safe_psql('postgres', 'SELECT moltres_ops.reset()');
+$node->safe_psql('postgres', "SELECT $long, c$_ AS long_$_ FROM pt") for 1 .. 30;
+my ($lt_n, $lt_whole, $lt_trunc, $lt_evict) = split /\|/, $node->safe_psql('postgres', q{
+	SELECT count(*), bool_and(query LIKE '% AS long_% FROM pt'),
+	       (SELECT texts_truncated FROM moltres_ops.stats_info),
+	       (SELECT evictions FROM moltres_ops.stats_info)
+	  FROM moltres_ops.query_stats WHERE query LIKE 'SELECT c1 + c2%long_%'});
+cmp_ok($lt_n, '>=', 8, 'the pool holds several long texts');
+cmp_ok($lt_n, '<', 30, 'but not all thirty: some were evicted for room');
+is($lt_whole, 't', 'every long text kept is whole');
+is($lt_trunc, '0', 'none was cut');
+cmp_ok($lt_evict, '>', 0, 'the evictions are counted');
 
 $node->stop;
 done_testing();
