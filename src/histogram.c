@@ -65,6 +65,46 @@ mo_hist_bucket_upper_ms(int b, int sub)
 }
 
 /*
+ * The nearest rank of fraction (in [0, 1]) among total > 0 values:
+ * ceil(fraction * total) (without the call: r is not negative), at least 1
+ * and at most total.  Shared by both kinds of histogram, so that their
+ * estimates agree.
+ */
+static inline uint64
+percentile_rank(double fraction, uint64 total)
+{
+	double		r = fraction * (double) total;
+	uint64		rank = (uint64) r;
+
+	if ((double) rank < r)
+		rank++;
+	if (rank < 1)
+		rank = 1;
+	if (rank > total)
+		rank = total;
+	return rank;
+}
+
+/* The estimates of an empty histogram: NaN. */
+static void
+percentiles_empty(double *out, int nfractions)
+{
+	for (int k = 0; k < nfractions; k++)
+		out[k] = get_float8_nan();
+}
+
+/* An estimate clamped to the observed minimum and maximum. */
+static inline double
+clamp_ms(double est, double min_ms, double max_ms)
+{
+	if (est < min_ms)
+		return min_ms;
+	if (est > max_ms)
+		return max_ms;
+	return est;
+}
+
+/*
  * mo_hist_percentiles - nearest-rank percentiles of a histogram.
  *
  * fractions must be ascending, each in [0, 1]; out[i] receives the estimate
@@ -84,22 +124,18 @@ mo_hist_percentiles(const uint32 *hist, int sub,
 
 	for (int i = 0; i < nbuckets; i++)
 		total += hist[i];
+	if (total == 0)
+	{
+		percentiles_empty(out, nfractions);
+		return;
+	}
 
 	for (int k = 0; k < nfractions; k++)
 	{
 		uint64		rank;
 		double		est;
 
-		if (total == 0)
-		{
-			out[k] = get_float8_nan();
-			continue;
-		}
-		rank = (uint64) ceil(fractions[k] * (double) total);
-		if (rank < 1)
-			rank = 1;
-		if (rank > total)
-			rank = total;
+		rank = percentile_rank(fractions[k], total);
 
 		/* advance to the bucket where the cumulative count reaches rank */
 		while (b < nbuckets && cum + hist[b] < rank)
@@ -113,11 +149,7 @@ mo_hist_percentiles(const uint32 *hist, int sub,
 		else
 			est = (mo_hist_bucket_lower_ms(b, sub) +
 				   mo_hist_bucket_lower_ms(b + 1, sub)) / 2.0;
-		if (est < min_ms)
-			est = min_ms;
-		if (est > max_ms)
-			est = max_ms;
-		out[k] = est;
+		out[k] = clamp_ms(est, min_ms, max_ms);
 	}
 }
 
@@ -262,29 +294,19 @@ mo_hist_snap_percentiles(const MoHistSnap *s,
 		total += t;
 	}
 
+	if (total == 0)
+	{
+		percentiles_empty(out, nfractions);
+		return;
+	}
+
 	cum = s->under;
 	for (int k = 0; k < nfractions; k++)
 	{
 		uint64		rank;
 		double		est;
 
-		if (total == 0)
-		{
-			out[k] = get_float8_nan();
-			continue;
-		}
-		/* ceil(fraction * total), without the call */
-		{
-			double		r = fractions[k] * (double) total;
-
-			rank = (uint64) r;
-			if ((double) rank < r)
-				rank++;
-		}
-		if (rank < 1)
-			rank = 1;
-		if (rank > total)
-			rank = total;
+		rank = percentile_rank(fractions[k], total);
 
 		if (rank <= s->under)
 			est = min_ms;
@@ -309,11 +331,7 @@ mo_hist_snap_percentiles(const MoHistSnap *s,
 			else
 				est = fine_midpoint_ms(s->octave[o], j);
 		}
-		if (est < min_ms)
-			est = min_ms;
-		if (est > max_ms)
-			est = max_ms;
-		out[k] = est;
+		out[k] = clamp_ms(est, min_ms, max_ms);
 	}
 }
 
