@@ -196,14 +196,9 @@ mo_health_worker_init(void)
 
 	mo_shmem_register(HEALTH_AREA, health_shmem_size, health_shmem_startup, 1);
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_ConsistentState;
-	worker.bgw_restart_time = HEALTH_RESTART_S;
-	strlcpy(worker.bgw_library_name, MO_EXTNAME, BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "mo_health_worker_main", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, "moltres_ops health worker", BGW_MAXLEN);
-	strlcpy(worker.bgw_type, "moltres_ops health worker", BGW_MAXLEN);
+	mo_worker_describe(&worker, "mo_health_worker_main", "moltres_ops health worker",
+					   BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION,
+					   BgWorkerStart_ConsistentState, HEALTH_RESTART_S);
 	RegisterBackgroundWorker(&worker);
 }
 

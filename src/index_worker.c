@@ -344,15 +344,11 @@ run_job(IndexJob *job, bool wait)
 
 	slotno = claim_slot(job, &job_id);
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	strlcpy(worker.bgw_library_name, MO_EXTNAME, BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "mo_index_worker_main", BGW_MAXLEN);
+	mo_worker_describe(&worker, "mo_index_worker_main", "moltres_ops index worker",
+					   BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION,
+					   BgWorkerStart_RecoveryFinished, BGW_NEVER_RESTART);
 	snprintf(worker.bgw_name, BGW_MAXLEN, "moltres_ops index worker (job %lld)",
 			 (long long) job_id);
-	strlcpy(worker.bgw_type, "moltres_ops index worker", BGW_MAXLEN);
 	worker.bgw_main_arg = Int32GetDatum(slotno);
 	memcpy(worker.bgw_extra, &job_id, sizeof(job_id));
 	worker.bgw_notify_pid = MyProcPid;

@@ -103,6 +103,10 @@ extern void mo_health_worker_init(void);
 extern void mo_index_worker_init(void);
 
 /* worker_common.c: what the background workers share */
+struct BackgroundWorker;
+extern void mo_worker_describe(struct BackgroundWorker *worker,
+							   const char *function, const char *type,
+							   int flags, int start, int restart_s);
 extern ErrorData *mo_worker_recover(MemoryContext cxt);
 
 /* shmem.c: shared memory shared by all subsystems */

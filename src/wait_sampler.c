@@ -248,14 +248,8 @@ mo_waits_init(void)
 	mo_shmem_register(WAITS_AREA, waits_shmem_size, waits_shmem_startup, 1);
 	mo_shmem_register(HISTORY_AREA, history_shmem_size, history_shmem_startup, 1);
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
-	worker.bgw_start_time = BgWorkerStart_ConsistentState;
-	worker.bgw_restart_time = 1;
-	strlcpy(worker.bgw_library_name, MO_EXTNAME, BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "mo_wait_sampler_main", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, "moltres_ops wait sampler", BGW_MAXLEN);
-	strlcpy(worker.bgw_type, "moltres_ops wait sampler", BGW_MAXLEN);
+	mo_worker_describe(&worker, "mo_wait_sampler_main", "moltres_ops wait sampler",
+					   BGWORKER_SHMEM_ACCESS, BgWorkerStart_ConsistentState, 1);
 	RegisterBackgroundWorker(&worker);
 }
 
